@@ -1,0 +1,1 @@
+"""Torch engines: diffusers pipelines and transformers models behind small classes."""

@@ -1,0 +1,1 @@
+"""Tiny random models of the real architectures, for tests and the demo."""

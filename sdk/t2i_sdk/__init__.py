@@ -1,0 +1,24 @@
+"""t2i-sdk: prompt-faithful text-to-image under a latency budget.
+
+    from t2i_sdk import Pipeline
+    pipe = Pipeline.from_pretrained("path/to/bundle")
+    result = pipe("three red apples left of a blue cup", budget_ms=4000, seed=0)
+    result.image.save("out.png")
+
+Importing this package loads no torch; backends load when a bundle does.
+"""
+from t2i_sdk.errors import BundleError, InputError, T2IError
+from t2i_sdk.layout import Layout, LayoutObject
+
+__version__ = "0.1.0"
+__all__ = ["Pipeline", "Result", "Layout", "LayoutObject", "T2IError", "InputError", "BundleError"]
+
+
+def __getattr__(name):  # PEP 562: keep `import t2i_sdk` light
+    if name == "Pipeline":
+        from t2i_sdk.pipeline import Pipeline
+        return Pipeline
+    if name == "Result":
+        from t2i_sdk.result import Result
+        return Result
+    raise AttributeError(name)

@@ -1,0 +1,13 @@
+"""Errors a user can act on. The CLI prints them as one line and exits 2."""
+
+
+class T2IError(Exception):
+    """Base class: bad input or a bad bundle, never a bug."""
+
+
+class InputError(T2IError, ValueError):
+    """The caller's arguments are wrong (empty prompt, bad budget, ...)."""
+
+
+class BundleError(T2IError):
+    """A bundle is missing, malformed, of an unknown schema, or fails its hash check."""
