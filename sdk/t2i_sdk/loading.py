@@ -1,0 +1,95 @@
+"""Bundle → stages: pick each component's engine from ``bundle.json`` and wrap it in its stage.
+
+Engines are imported here, lazily, so ``import t2i_sdk`` stays free of torch.
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Callable
+
+from t2i_sdk.budget import CostCache
+from t2i_sdk.bundle import component_dir, load_bundle
+from t2i_sdk.config import PipelineConfig, RewriteConfig, config_from_options
+from t2i_sdk.errors import BundleError
+
+
+def _torch_gligen(path, entry, device):
+    from t2i_engines.pytorch.gligen_drafter import GligenDrafterEngine
+    from t2i_sdk.stages.draft import LayoutDrafter
+    return LayoutDrafter(GligenDrafterEngine.load(path, device=device, dtype=entry.dtype, **entry.options))
+
+
+def _torch_clip(path, entry, device):
+    from t2i_engines.pytorch.clip_scorer import ClipScorerEngine
+    return ClipScorerEngine.load(path, device=device, dtype=entry.dtype)
+
+
+def _torch_img2img(path, entry, device):
+    from t2i_engines.pytorch.img2img_refiner import Img2ImgRefinerEngine
+    options = {k: v for k, v in entry.options.items() if k == "guidance_scale"}
+    return Img2ImgRefinerEngine.load(path, device=device, dtype=entry.dtype, **options)
+
+
+def _torch_causal_lm(path, entry, device):
+    from t2i_engines.pytorch.causal_lm import CausalLMEngine
+    return CausalLMEngine.load(path, device=device, dtype=entry.dtype)
+
+
+# (engine, kind) -> loader(component_path, entry, device). Exported engines register here too.
+LOADERS: dict[tuple[str, str], Callable] = {
+    ("torch", "gligen"): _torch_gligen,
+    ("torch", "clip"): _torch_clip,
+    ("torch", "img2img"): _torch_img2img,
+    ("torch", "causal-lm"): _torch_causal_lm,
+}
+
+
+def _load_component(bundle_dir: Path, entry, device: str):
+    loader = LOADERS.get((entry.engine, entry.kind))
+    if loader is None:
+        raise BundleError(f"component {entry.role!r}: no engine for kind {entry.kind!r} on "
+                          f"engine {entry.engine!r} in this install")
+    return loader(component_dir(bundle_dir, entry), entry, device)
+
+
+def _pipeline_config(manifest, config: PipelineConfig | None) -> PipelineConfig:
+    if config is not None:
+        return config
+    fields = {}
+    if "refiner" in manifest.components:
+        opts = manifest.components["refiner"].options
+        fields.update({k: opts[k] for k in ("refine_strength", "refine_steps") if k in opts})
+    if "rewriter" in manifest.components:
+        fields["rewrite"] = config_from_options(RewriteConfig, manifest.components["rewriter"].options)
+    return PipelineConfig(**fields)
+
+
+def load_pipeline(cls, path, *, device, config, calibrate, verify, cache_dir):
+    from t2i_sdk.budget.calibrate import calibrate_costs, default_costs, device_name
+    from t2i_sdk.planning import LLMPlanner
+    from t2i_sdk.stages.rewrite import LLMRewriter
+
+    bundle_dir = Path(path)
+    manifest = load_bundle(bundle_dir, verify=verify)
+    config = _pipeline_config(manifest, config)
+    parts = {role: _load_component(bundle_dir, entry, device)
+             for role, entry in manifest.components.items()}
+    rewriter = LLMRewriter(parts["rewriter"], config.rewrite) if "rewriter" in parts else None
+    planner = None
+    if "planner" in parts:
+        prompt = manifest.components["planner"].options.get("system_prompt")
+        planner = LLMPlanner(parts["planner"], system_prompt=prompt)
+    pipe = cls(parts["drafter"], parts["scorer"], refiner=parts.get("refiner"),
+               llm_rewriter=rewriter, llm_planner=planner, config=config)
+
+    cache = CostCache(Path(cache_dir) if cache_dir else None)
+    bundle_id = hashlib.sha256((bundle_dir / "bundle.json").read_bytes()).hexdigest()[:16]
+    dev = device_name(device)
+    costs = cache.load(bundle_id, dev)
+    if costs is None:
+        costs = calibrate_costs(pipe) if calibrate else default_costs()
+        cache.save(bundle_id, dev, costs)
+    pipe.costs = costs
+    pipe.on_costs_updated = lambda model: cache.save(bundle_id, dev, model)
+    return pipe

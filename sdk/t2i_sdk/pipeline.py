@@ -1,0 +1,248 @@
+"""The runtime: rewrite → plan → draft → rank → refine under a latency budget.
+
+``Pipeline.__call__`` reads top to bottom like ReFocus (arXiv 2510.24133) with input-side
+scaling (arXiv 2510.12041) in front of it. Each model call is one unit of work: a unit starts
+only if the cost model says it fits the time left, so a run overruns by at most one unit; the
+very first draft always runs so there is always an image.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from t2i_sdk.budget import CostModel, Deadline, PlanSpace, plan_budget
+from t2i_sdk.budget.cost_model import draft_units, refine_units, score_units
+from t2i_sdk.config import PipelineConfig
+from t2i_sdk.errors import InputError
+from t2i_sdk.layout import Layout
+from t2i_sdk.planning import RulePlanner
+from t2i_sdk.result import Candidate, Result
+from t2i_sdk.run_context import RunContext
+from t2i_sdk.stages.rank import HybridRanker
+from t2i_sdk.stages.rewrite import IdentityRewriter
+from t2i_sdk.trace import Trace
+
+_PLAN_FIELDS = ("n_rewrites", "n_drafts", "steps", "top_k", "rounds")
+
+
+class Pipeline:
+    """Stages are plain objects behind the protocols in :mod:`t2i_sdk.stages`.
+
+    ``drafter`` and ``scorer`` are required; ``refiner``, ``llm_rewriter`` and ``llm_planner``
+    are optional. ``costs`` seeds the budget planner (ms per unit, see :mod:`t2i_sdk.budget`).
+    """
+
+    def __init__(self, drafter, scorer, *, refiner=None, llm_rewriter=None, llm_planner=None,
+                 config: PipelineConfig | None = None, costs: CostModel | None = None,
+                 space: PlanSpace | None = None, on_costs_updated=None):
+        self.drafter, self.scorer, self.refiner = drafter, scorer, refiner
+        self.rewriters = {"identity": IdentityRewriter(), "llm": llm_rewriter}
+        self.planners = {"rule": RulePlanner(), "llm": llm_planner}
+        self.config = config or PipelineConfig()
+        self.costs = costs or CostModel()
+        self.space = space or PlanSpace(draft_batch=self.config.draft_batch)
+        self.on_costs_updated = on_costs_updated  # e.g. persist the cost cache after each run
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, *, device: str = "auto",
+                        config: PipelineConfig | None = None, calibrate: bool = True,
+                        verify: bool = True, cache_dir: str | Path | None = None) -> "Pipeline":
+        """Load a bundle directory (see :mod:`t2i_sdk.bundle`); hashes are checked unless
+        ``verify=False``. Per-stage costs come from the cache for this bundle and device, else
+        from a short calibration (``calibrate=False`` keeps conservative defaults)."""
+        from t2i_sdk.loading import load_pipeline
+        return load_pipeline(cls, path, device=device, config=config, calibrate=calibrate,
+                             verify=verify, cache_dir=cache_dir)
+
+    def __call__(self, prompt: str, *, budget_ms: float | None = None, seed: int = 0,
+                 n_rewrites: int | None = None, n_drafts: int | None = None,
+                 steps: int | None = None, top_k: int | None = None, rounds: int | None = None,
+                 lam: float | None = None, rewriter: str | None = None,
+                 planner: str | None = None, on_unit=None) -> Result:
+        """Generate the best image found within ``budget_ms`` (None: no deadline).
+
+        Explicit ``n_rewrites … rounds`` override the budget planner; ``lam`` in [0, 1]
+        overrides the hybrid weight; ``rewriter``/``planner`` pick a stage by name.
+        """
+        prompt = _validated_prompt(prompt)
+        config = self._run_config(lam, rewriter, planner)
+        trace = Trace()
+        run = RunContext(self.costs, Deadline(budget_ms), trace, on_unit)
+        rule_layout = self.planners["rule"].plan(prompt)
+        self._note_token_limit(prompt, trace)
+
+        # 0. Budget: choose (n_rewrites, n_drafts, steps, top_k, rounds) from measured costs.
+        overrides = {k: v for k, v in zip(_PLAN_FIELDS, (n_rewrites, n_drafts, steps, top_k, rounds))
+                     if v is not None}
+        config, decision = self._plan_budget(budget_ms, config, overrides, len(rule_layout.objects), trace)
+        plan = decision.plan
+        trace.log("budget", f"plan {plan.to_dict()} predicted {decision.predicted_ms['total']:.0f} ms")
+        for note in decision.notes:
+            trace.log("budget", note)
+
+        # 1. Rewrite: n rewrites compete as extra candidates (input-side scaling).
+        rewrites = self._rewrite(prompt, config.rewriter, plan.n_rewrites, seed, run)
+        # 2. Plan: prompt → boxes (ReFocus phase 1); rewrites share the user's layout.
+        layout = self._plan_layout(prompt, config.planner, rule_layout, run)
+        # 3+4. Draft N grounded images per rewrite and rank each batch as it lands.
+        ranker = HybridRanker(self.scorer, config.lam)
+        pool: list[Candidate] = []
+        self._draft_and_rank(pool, rewrites, layout, plan, seed, ranker, prompt, run)
+        # 5. Refine the top-K with low-strength img2img and re-rank, R rounds (phase 3).
+        for round_ in range(1, plan.rounds + 1):
+            if not self._refine_round(pool, rewrites, layout, plan, round_, seed, ranker,
+                                      prompt, config, run):
+                break
+
+        if self.on_costs_updated is not None:
+            self.on_costs_updated(self.costs)
+        return _result(prompt, pool, rewrites, layout, decision, budget_ms, run)
+
+    # -- stages -----------------------------------------------------------------------------
+
+    def _rewrite(self, prompt, mode, n, seed, run) -> list[str]:
+        if mode == "identity" or n < 1:
+            return [prompt]
+        if not run.fits(run.predict("rewrite", n)):
+            run.trace.log("rewrite", "LLM rewriter skipped: does not fit the time left; using the prompt")
+            return [prompt]
+        with run.unit("rewrite", n):
+            rewrites = self.rewriters["llm"].rewrite(prompt, n, seed)
+        rewrites = list(dict.fromkeys(rewrites))  # identical rewrites would draft identical images
+        for i, text in enumerate(rewrites):
+            run.trace.log("rewrite", f"#{i}: {text!r}")
+            self._note_token_limit(text, run.trace)
+        return rewrites
+
+    def _plan_layout(self, prompt, mode, rule_layout: Layout, run) -> Layout:
+        if mode == "none":
+            run.trace.log("plan", "no layout: plain text-to-image")
+            return Layout(source="none")
+        layout = rule_layout
+        if mode == "llm":
+            if run.fits(run.predict("plan", 1)):
+                with run.unit("plan", 1):
+                    layout = self.planners["llm"].plan(prompt)
+            else:
+                run.trace.log("plan", "LLM planner skipped: does not fit the time left; rule layout used")
+        run.trace.log("plan", f"{layout.source} layout: {len(layout.objects)} objects "
+                              f"{[o.label for o in layout.objects]}")
+        for note in layout.notes:
+            run.trace.log("plan", note)
+        return layout
+
+    def _draft_and_rank(self, pool, rewrites, layout, plan, seed, ranker, prompt, run) -> None:
+        # The same seeds for every rewrite: the rewrite is then the only variable (2510.12041).
+        seeds = [seed + j for j in range(plan.n_drafts)]
+        batch = self.config.draft_batch
+        for r, text in enumerate(rewrites):
+            for start in range(0, len(seeds), batch):
+                chunk = seeds[start:start + batch]
+                chunk = chunk[:self._affordable_batch(len(chunk), plan.steps, "draft", run, pool, layout)]
+                if not chunk:
+                    run.trace.log("draft", f"stopped at {len(pool)} drafts: the next does not fit")
+                    return
+                with run.unit("draft", draft_units(len(chunk), plan.steps)):
+                    images = self.drafter.draft(text, layout, chunk, plan.steps)
+                new = [Candidate(len(pool) + i, img, r, s, 0) for i, (img, s) in enumerate(zip(images, chunk))]
+                pool.extend(new)
+                self._rank(new, ranker, prompt, layout, run)
+
+    def _refine_round(self, pool, rewrites, layout, plan, round_, seed, ranker, prompt, config, run) -> bool:
+        top = sorted((c for c in pool if c.score), key=lambda c: -c.score.total)[:plan.top_k]
+        k = self._affordable_batch(len(top), config.refine_steps, "refine", run, pool, layout)
+        if k == 0:
+            run.trace.log("refine", f"round {round_} skipped: it does not fit the time left")
+            return False
+        new = []
+        for r in sorted({c.rewrite_index for c in top[:k]}):  # one refiner call per conditioning text
+            parents = [c for c in top[:k] if c.rewrite_index == r]
+            seeds = [seed + 10_000 * round_ + c.index for c in parents]
+            with run.unit("refine", refine_units(len(parents), config.refine_steps)):
+                images = self.refiner.refine([c.image for c in parents], rewrites[r], seeds,
+                                             config.refine_strength, config.refine_steps)
+            new += [Candidate(len(pool) + len(new) + i, img, r, s, round_, parent=c.index)
+                    for i, (img, s, c) in enumerate(zip(images, seeds, parents))]
+        pool.extend(new)
+        self._rank(new, ranker, prompt, layout, run)
+        run.trace.log("refine", f"round {round_}: refined {[c.parent for c in new]}")
+        return True
+
+    def _rank(self, new, ranker, prompt, layout, run) -> None:
+        units = score_units(len(new), len(layout.objects))
+        if not run.fits(run.predict("score", units)):
+            run.trace.log("rank", f"{len(new)} candidates left unscored: scoring does not fit the time left")
+            return
+        with run.unit("score", units):
+            scores = ranker.score([c.image for c in new], prompt, layout)
+        for cand, score in zip(new, scores):
+            cand.score = score
+
+    def _affordable_batch(self, want: int, steps: int, stage: str, run, pool, layout) -> int:
+        """Largest batch ≤ ``want`` whose model call plus its scoring fits the time left;
+        the first draft batch gets at least one image so a run always has an answer."""
+        for b in range(want, 0, -1):
+            # draft_units and refine_units agree: images × steps
+            if run.fits(run.predict(stage, draft_units(b, steps))
+                        + run.predict("score", score_units(b, len(layout.objects)))):
+                return b
+        return 1 if stage == "draft" and not pool else 0
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _plan_budget(self, budget_ms, config, overrides, n_objects, trace):
+        def decide(cfg):
+            return plan_budget(
+                budget_ms, self.costs, self.space, llm_rewriter=cfg.rewriter == "llm",
+                llm_planner=cfg.planner == "llm", refine_available=self.refiner is not None,
+                refine_steps=cfg.refine_steps, n_objects=n_objects, overrides=overrides)
+
+        decision = decide(config)
+        uses_llm = "llm" in (config.rewriter, config.planner)
+        if not decision.fits and uses_llm and "n_rewrites" not in overrides:
+            # The LLM calls alone may not fit: a rule layout and the user's prompt still do.
+            cheaper = replace(config, rewriter="identity",
+                              planner="rule" if config.planner == "llm" else config.planner)
+            fallback = decide(cheaper)
+            if fallback.fits:
+                trace.log("budget", "LLM rewriter/planner dropped: they do not fit the budget")
+                return cheaper, fallback
+        return config, decision
+
+    def _run_config(self, lam, rewriter, planner) -> PipelineConfig:
+        config = replace(self.config, **{k: v for k, v in
+                                         (("lam", lam), ("rewriter", rewriter), ("planner", planner))
+                                         if v is not None})
+        resolved = {}
+        for kind, mode, table, default in (("rewriter", config.rewriter, self.rewriters, "identity"),
+                                           ("planner", config.planner, self.planners, "rule")):
+            if mode == "auto":
+                mode = "llm" if table["llm"] is not None else default
+            elif mode == "llm" and table["llm"] is None:
+                raise InputError(f"{kind}='llm' but this pipeline has no LLM {kind}")
+            resolved[kind] = mode
+        return replace(config, **resolved)
+
+    def _note_token_limit(self, text: str, trace: Trace) -> None:
+        n, limit = self.drafter.count_tokens(text), self.drafter.max_prompt_tokens
+        if n > limit:
+            trace.log("input", f"prompt is {n} tokens; the text encoder keeps the first {limit} (truncated)")
+
+
+def _validated_prompt(prompt) -> str:
+    if not isinstance(prompt, str):
+        raise InputError(f"prompt must be a string, got {type(prompt).__name__}")
+    if not prompt.strip():
+        raise InputError("prompt is empty")
+    return " ".join(prompt.split())
+
+
+def _result(prompt, pool, rewrites, layout, decision, budget_ms, run) -> Result:
+    scored = [c for c in pool if c.score is not None]
+    best = max(scored, key=lambda c: c.score.total) if scored else pool[0]
+    timings = dict(run.timings)
+    timings["model"] = run.model_ms
+    timings["total"] = run.deadline.elapsed_ms()
+    run.trace.log("rank", f"winner #{best.index} (round {best.round}) of {len(pool)} candidates")
+    return Result(prompt, best.image, best.index, pool, rewrites, layout, decision.plan,
+                  budget_ms, decision.predicted_ms, timings, run.trace.events)

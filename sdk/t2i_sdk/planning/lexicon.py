@@ -1,0 +1,181 @@
+"""Words the planners know: counts, colors, object nouns (COCO 80 and more) and plurals.
+
+Pure data plus two small functions: ``singularize`` (one word) and ``mentions`` (does a
+prompt name a label, in any number). No regex per call beyond the precompiled tokenizer.
+"""
+from __future__ import annotations
+
+import re
+
+from t2i_sdk.layout import BASIC_COLORS
+
+COLORS = frozenset(BASIC_COLORS)
+COLOR_ALIASES = {"grey": "gray"}
+
+NUMBER_WORDS = {
+    "a": 1, "an": 1, "one": 1, "another": 1, "single": 1, "two": 2, "both": 2, "three": 3,
+    "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10,
+    "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15, "twenty": 20,
+}
+# Say which object, not how many: the noun's number decides ("the cat" 1, "the cats" 2).
+DETERMINERS = frozenset(("the", "this", "that", "these", "those", "my", "his", "her", "its",
+                         "their", "our", "your"))
+QUANTIFIERS = {"some": 2, "several": 3, "many": 4, "multiple": 3, "few": 3, "couple": 2,
+               "pair": 2, "group": 3, "bunch": 3, "dozen": 12}
+MAX_COUNT = 10
+
+# The 80 COCO object names: GenEval's vocabulary, and the nouns GLIGEN was trained on.
+COCO_OBJECTS = (
+    "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat",
+    "traffic light", "fire hydrant", "stop sign", "parking meter", "bench", "bird", "cat",
+    "dog", "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe", "backpack",
+    "umbrella", "handbag", "tie", "suitcase", "frisbee", "skis", "snowboard", "sports ball",
+    "kite", "baseball bat", "baseball glove", "skateboard", "surfboard", "tennis racket",
+    "bottle", "wine glass", "cup", "fork", "knife", "spoon", "bowl", "banana", "apple",
+    "sandwich", "orange", "broccoli", "carrot", "hot dog", "pizza", "donut", "cake", "chair",
+    "couch", "potted plant", "bed", "dining table", "toilet", "tv", "laptop", "mouse",
+    "remote", "keyboard", "cell phone", "microwave", "oven", "toaster", "sink",
+    "refrigerator", "book", "clock", "vase", "scissors", "teddy bear", "hair drier",
+    "toothbrush",
+)
+EXTRA_MULTIWORD = (
+    "hair dryer", "ice cream", "soccer ball", "tennis ball", "polar bear", "palm tree",
+    "christmas tree", "street light", "street lamp", "coffee table", "coffee cup",
+    "coffee mug", "water bottle", "paper bag", "fire truck", "police car", "school bus",
+    "hot air balloon", "sports car", "race car", "light bulb", "washing machine",
+    "mobile phone", "computer mouse", "golden retriever", "french fries", "picture frame",
+    "flower pot", "sail boat", "tea cup", "table lamp", "cowboy hat", "baseball cap",
+)
+EXTRA_NOUNS = (
+    "man", "woman", "child", "boy", "girl", "baby", "people", "table", "lamp", "flower",
+    "tree", "house", "window", "door", "box", "ball", "bag", "hat", "shoe", "sock", "shirt",
+    "dress", "glove", "scarf", "key", "pen", "pencil", "candle", "mug", "plate", "pot", "pan",
+    "glass", "jar", "basket", "bucket", "balloon", "guitar", "piano", "drum", "violin", "toy",
+    "robot", "doll", "star", "rock", "stone", "leaf", "wolf", "fox", "rabbit", "duck",
+    "chicken", "goose", "pig", "goat", "lion", "tiger", "monkey", "panda", "penguin", "owl",
+    "frog", "turtle", "fish", "shark", "whale", "dolphin", "butterfly", "bee", "spider",
+    "snake", "lizard", "deer", "camel", "kangaroo", "koala", "cherry", "strawberry",
+    "lemon", "pear", "peach", "grape", "tomato", "potato", "cucumber", "pumpkin", "egg",
+    "cookie", "pie", "bread", "cheese", "burger", "ship", "helicopter", "rocket", "tractor",
+    "taxi", "van", "sofa", "desk", "shelf", "cabinet", "mirror", "plant", "cactus",
+    "phone", "camera", "computer", "television", "wallet", "watch", "ring", "necklace",
+    "bracelet", "crown", "sword", "shield", "tooth", "foot", "knife", "mouse", "bench",
+    "puppy", "kitten", "cupcake", "donut", "muffin", "pillow", "blanket", "towel", "bicycle",
+    "bike", "motorbike", "scooter", "sheep", "ox", "cow", "horse", "unicorn", "dragon",
+    "dinosaur", "castle", "tower", "bridge", "car", "carrot", "onion", "pepper", "mushroom",
+    "bottle", "can", "cat", "dog", "bird", "chair", "cup", "bowl", "vase", "clock", "book",
+    "apple", "banana", "orange", "sandwich", "pizza", "cake", "hot dog", "broccoli",
+)
+# Nouns that name a place, not a thing to box: "on a beach" is a background, "on a bench" is not.
+SCENE_NOUNS = frozenset((
+    "beach", "kitchen", "snow", "grass", "street", "road", "floor", "ground", "field",
+    "forest", "park", "room", "city", "desert", "ocean", "sea", "lake", "river", "sky",
+    "garden", "background", "space", "water", "sand", "mountain", "hill", "meadow",
+    "living room", "bedroom", "bathroom", "office", "studio", "night", "day", "sunset",
+))
+
+IRREGULAR_PLURALS = {
+    "mice": "mouse", "people": "person", "persons": "person", "men": "man", "women": "woman",
+    "children": "child", "teeth": "tooth", "feet": "foot", "geese": "goose", "oxen": "ox",
+    "lice": "louse", "dice": "die", "cacti": "cactus", "fungi": "fungus", "octopi": "octopus",
+    "buses": "bus", "busses": "bus", "boxes": "box", "glasses": "glass", "benches": "bench",
+    "cherries": "cherry", "potatoes": "potato", "tomatoes": "tomato", "heroes": "hero",
+    "mangoes": "mango", "volcanoes": "volcano", "echoes": "echo", "dominoes": "domino",
+    "mosquitoes": "mosquito", "torpedoes": "torpedo", "buffaloes": "buffalo",
+    "knives": "knife", "wives": "wife", "lives": "life", "leaves": "leaf", "wolves": "wolf",
+    "calves": "calf", "halves": "half", "shelves": "shelf", "loaves": "loaf",
+    "thieves": "thief", "scarves": "scarf", "elves": "elf", "hooves": "hoof",
+    "dwarves": "dwarf", "wharves": "wharf", "sheaves": "sheaf", "selves": "self",
+    "lenses": "lens", "gases": "gas", "canvases": "canvas", "walruses": "walrus",
+    "cactuses": "cactus", "octopuses": "octopus", "irises": "iris",
+}
+# Same word in both numbers (COCO's "skis" and "scissors" are its singular labels).
+INVARIANT_NOUNS = frozenset((
+    "sheep", "fish", "deer", "moose", "bison", "salmon", "trout", "shrimp", "squid",
+    "aircraft", "series", "species", "scissors", "skis", "pants", "jeans", "shorts",
+    "broccoli", "news",
+))
+_IE_WORDS = frozenset((
+    "tie", "pie", "cookie", "movie", "zombie", "brownie", "hoodie", "selfie", "smoothie",
+    "rookie", "calorie", "beanie", "genie", "goalie", "prairie", "pixie", "birdie", "collie",
+    "veggie", "magpie", "necktie", "bowtie", "lie",
+))
+
+MULTIWORD_NOUNS = frozenset(n for n in COCO_OBJECTS + EXTRA_MULTIWORD if " " in n)
+MAX_NOUN_WORDS = max(len(n.split()) for n in MULTIWORD_NOUNS)
+KNOWN_NOUNS = frozenset(COCO_OBJECTS + EXTRA_MULTIWORD + EXTRA_NOUNS) | _IE_WORDS
+
+TOKEN_RE = re.compile(r"[a-z0-9]+(?:['-][a-z0-9]+)*|[,;.&]")
+
+
+def singularize(word: str) -> str:
+    """Singular of one lower-case word: irregulars, invariants, then -ies/-ves/-es/-s rules."""
+    if word in IRREGULAR_PLURALS:
+        return IRREGULAR_PLURALS[word]
+    if word in INVARIANT_NOUNS or word in KNOWN_NOUNS or len(word) <= 2:
+        return word
+    # Prefer a candidate the lexicon knows: "horses" -> "horse", not "hors".
+    for cand in _candidates(word):
+        if cand in KNOWN_NOUNS:
+            return cand
+    return _rule_singular(word)
+
+
+def _candidates(word: str) -> list[str]:
+    cands = []
+    if word.endswith("ies"):
+        cands += [word[:-3] + "y", word[:-1]]
+    if word.endswith("ves"):
+        cands += [word[:-3] + "f", word[:-3] + "fe"]
+    if word.endswith("s"):
+        cands.append(word[:-1])
+    # English adds "-es" only after a hiss or an "o": "canes" -> "cane", never "can".
+    if word.endswith("es") and word[:-2].endswith(("s", "x", "z", "ch", "sh", "o")):
+        cands.append(word[:-2])
+    return cands
+
+
+def _rule_singular(word: str) -> str:
+    if word.endswith(("ss", "us", "is")):
+        return word
+    if word.endswith("ies") and word[:-1] not in _IE_WORDS:
+        return word[:-3] + "y"
+    if word.endswith(("sses", "xes", "zzes", "ches", "shes")):
+        return word[:-2]
+    if word.endswith("s"):
+        return word[:-1]
+    return word
+
+
+def is_plural(word: str) -> bool:
+    """True when ``word`` is a plural form (invariant nouns such as "sheep" count as singular)."""
+    return singularize(word) != word
+
+
+def normalize_color(word: str) -> str | None:
+    """One of BASIC_COLORS, or None: "grey" -> "gray", "light-blue" -> "blue"."""
+    word = COLOR_ALIASES.get(word, word)
+    if word in COLORS:
+        return word
+    tail = word.rsplit("-", 1)[-1]
+    tail = COLOR_ALIASES.get(tail, tail)
+    return tail if tail in COLORS else None
+
+
+def singular_label(label: str) -> str:
+    """Lower-cased label with its last word singular: "Wine Glasses" -> "wine glass"."""
+    words = TOKEN_RE.findall(label.lower())
+    words = [w for w in words if w not in ",;.&"]
+    if not words:
+        return ""
+    return " ".join(words[:-1] + [singularize(words[-1])])
+
+
+def mentions(prompt: str, label: str) -> bool:
+    """Does ``prompt`` name ``label``, in singular or plural? ("two wine glasses", "wine glass")."""
+    target = singular_label(label).split()
+    if not target:
+        return False
+    words = [singularize(COLOR_ALIASES.get(w, w)) for w in TOKEN_RE.findall(prompt.lower())]
+    n = len(target)
+    return any(words[i:i + n] == target for i in range(len(words) - n + 1))

@@ -1,0 +1,166 @@
+"""The LLM planner: a chat model writes the layout as JSON; anything off falls back to rules.
+
+The model is any object with ``generate(messages, n, seed, temperature, top_p,
+max_new_tokens) -> list[str]`` (temperature 0 = greedy). Its JSON is validated strictly
+(schema, colors, labels named in the prompt, boxes sanitized); on any failure the rule
+planner's layout is returned with the reason in ``Layout.notes``.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from typing import Any, Protocol
+
+from t2i_sdk.layout import Layout, LayoutObject, sanitize_box
+from t2i_sdk.planning import lexicon as lx
+from t2i_sdk.planning.rule_planner import RulePlanner
+
+FALLBACK_NOTE = "llm planner fell back to rule planner: "
+
+DEFAULT_SYSTEM_PROMPT = """\
+You plan image layouts. Given an image prompt, list every object to draw with a bounding box.
+Reply with ONE JSON object and nothing else:
+{"objects": [{"phrase": str, "label": str, "color": str or null, "box": [x0, y0, x1, y1]}],
+ "background": str or null}
+Rules:
+- One entry per object instance: "three apples" is three entries.
+- "label" is the singular object noun exactly as in the prompt ("wine glass", "mouse").
+- "phrase" describes that one instance ("a red apple").
+- "color" is one of red, orange, yellow, green, blue, purple, pink, brown, black, white, gray, \
+or null.
+- Boxes are fractions of the image in [0, 1], origin top-left, y down, x0 < x1, y0 < y1.
+- Boxes must not overlap and must respect spatial words (left of, right of, above, below, \
+on top of, under, next to, near).
+- "background" is the scene ("in a kitchen") or null.
+Example prompt: two red apples to the left of a blue cup in a kitchen
+Example reply:
+{"objects": [{"phrase": "a red apple", "label": "apple", "color": "red", \
+"box": [0.05, 0.30, 0.28, 0.62]},
+ {"phrase": "a red apple", "label": "apple", "color": "red", "box": [0.32, 0.30, 0.55, 0.62]},
+ {"phrase": "a blue cup", "label": "cup", "color": "blue", "box": [0.62, 0.25, 0.95, 0.70]}],
+ "background": "in a kitchen"}"""
+
+
+class ChatLM(Protocol):
+    def generate(self, messages: list[dict], n: int, seed: int, temperature: float,
+                 top_p: float, max_new_tokens: int) -> list[str]:
+        """``n`` completions of the chat ``messages`` ({"role", "content"} dicts)."""
+
+
+class LayoutJSONError(ValueError):
+    """The model's reply is not a usable layout; the message says why."""
+
+
+def first_json_object(text: str) -> dict:
+    """The first JSON object in ``text`` (prose and code fences around it are ignored)."""
+    decoder = json.JSONDecoder()
+    start = text.find("{")
+    while start != -1:
+        try:
+            obj, _ = decoder.raw_decode(text, start)
+        except json.JSONDecodeError:
+            start = text.find("{", start + 1)
+            continue
+        if isinstance(obj, dict):
+            return obj
+        start = text.find("{", start + 1)
+    raise LayoutJSONError("no JSON object in the reply")
+
+
+def _color(value: Any, i: int) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise LayoutJSONError(f"object {i}: color {value!r} is not a string or null")
+    name = lx.COLOR_ALIASES.get(value.strip().lower(), value.strip().lower())
+    if name not in lx.COLORS:
+        raise LayoutJSONError(f"object {i}: color {value!r} is not a basic color")
+    return name
+
+
+def _object(item: Any, i: int, prompt: str, notes: list[str]) -> LayoutObject | None:
+    """One validated object, or None when its box is dropped (reason in ``notes``)."""
+    if not isinstance(item, dict):
+        raise LayoutJSONError(f"object {i} is not a JSON object")
+    label, phrase = item.get("label"), item.get("phrase")
+    if not isinstance(label, str) or not lx.singular_label(label):
+        raise LayoutJSONError(f"object {i}: label {label!r} is not a non-empty string")
+    if phrase is not None and not isinstance(phrase, str):
+        raise LayoutJSONError(f"object {i}: phrase {phrase!r} is not a string")
+    if not lx.mentions(prompt, label):
+        raise LayoutJSONError(f"label {label!r} not in prompt")
+    color = _color(item.get("color"), i)
+    if "box" not in item:
+        raise LayoutJSONError(f"object {i}: no box")
+    box, note = sanitize_box(item["box"])
+    if note:
+        notes.append(f"llm object {i} ({label}): {note}")
+    if box is None:
+        return None
+    label = lx.singular_label(label)
+    phrase = (phrase or "").strip() or " ".join(["a", *([color] if color else []), label])
+    return LayoutObject(phrase=phrase, label=label, color=color, box=box)
+
+
+def layout_from_json(obj: Any, prompt: str) -> Layout:
+    """Validate a parsed LLM reply against ``prompt``; raises LayoutJSONError when unusable.
+
+    Boxes are clamped into [0, 1] or dropped (see ``sanitize_box``), each noted.
+    """
+    if not isinstance(obj, dict):
+        raise LayoutJSONError("reply is not a JSON object")
+    items = obj.get("objects")
+    if not isinstance(items, list):
+        raise LayoutJSONError("'objects' is missing or not a list")
+    background = obj.get("background")
+    if background is not None and not isinstance(background, str):
+        raise LayoutJSONError(f"background {background!r} is not a string or null")
+    notes: list[str] = []
+    objects = [o for i, item in enumerate(items) if (o := _object(item, i, prompt, notes))]
+    if not objects:
+        raise LayoutJSONError("no valid object left" + (f" ({'; '.join(notes)})" if notes else ""))
+    return Layout(tuple(objects), (background or "").strip() or None, "llm", tuple(notes))
+
+
+class LLMPlanner:
+    """Layout from a chat model, validated; the rule planner's layout on any failure.
+
+    ``plan`` is greedy (temperature 0, seed 0), so the same model gives the same layout.
+    """
+
+    def __init__(self, lm: ChatLM, *, system_prompt: str | None = None,
+                 max_new_tokens: int = 256, fallback: RulePlanner | None = None):
+        self.lm = lm
+        self.system_prompt = system_prompt or DEFAULT_SYSTEM_PROMPT
+        self.max_new_tokens = max_new_tokens
+        self.fallback = fallback or RulePlanner()
+
+    def messages(self, prompt: str) -> list[dict]:
+        return [{"role": "system", "content": self.system_prompt},
+                {"role": "user", "content": prompt}]
+
+    def plan(self, prompt: str) -> Layout:
+        """source "llm" when the reply validates, else source "rule" with the reason noted."""
+        try:
+            reply = self._reply(prompt)
+        except LayoutJSONError as err:
+            return self._fall_back(prompt, str(err))
+        except Exception as err:  # the model is a plug-in: any crash of it means "use rules"
+            return self._fall_back(prompt, f"language model raised {type(err).__name__}: {err}")
+        try:
+            return layout_from_json(first_json_object(reply), prompt)
+        except LayoutJSONError as err:
+            return self._fall_back(prompt, str(err))
+
+    def _fall_back(self, prompt: str, reason: str) -> Layout:
+        layout = self.fallback.plan(prompt)
+        return replace(layout, notes=(FALLBACK_NOTE + reason, *layout.notes))
+
+    def _reply(self, prompt: str) -> str:
+        replies = self.lm.generate(self.messages(prompt), n=1, seed=0, temperature=0.0,
+                                   top_p=1.0, max_new_tokens=self.max_new_tokens)
+        if not isinstance(replies, (list, tuple)) or not replies \
+                or not isinstance(replies[0], str):
+            raise LayoutJSONError(f"language model returned {type(replies).__name__}, "
+                                  "not a list of strings")
+        return replies[0]

@@ -1,0 +1,50 @@
+"""Rewrite stage: identity, or an LLM that rewrites the prompt n times (input-side scaling,
+arXiv 2510.12041). Ranking always scores against the user's original prompt, not the rewrite."""
+from __future__ import annotations
+
+import re
+from typing import Protocol
+
+from t2i_sdk.config import RewriteConfig
+
+
+class ChatLM(Protocol):
+    def generate(self, messages: list[dict], n: int, seed: int, temperature: float = 1.0,
+                 top_p: float = 1.0, max_new_tokens: int = 128) -> list[str]: ...
+
+
+class IdentityRewriter:
+    """Returns the prompt itself: the default, costs nothing."""
+
+    def rewrite(self, prompt: str, n: int, seed: int) -> list[str]:
+        return [prompt] * n
+
+
+class LLMRewriter:
+    """Samples ``n`` rewrites from a chat LM in one batched call."""
+
+    def __init__(self, lm: ChatLM, config: RewriteConfig = RewriteConfig()):
+        self.lm = lm
+        self.config = config
+
+    def rewrite(self, prompt: str, n: int, seed: int) -> list[str]:
+        messages = [{"role": "system", "content": self.config.system_prompt},
+                    {"role": "user", "content": prompt}]
+        outputs = self.lm.generate(messages, n=n, seed=seed, temperature=self.config.temperature,
+                                   top_p=self.config.top_p, max_new_tokens=self.config.max_new_tokens)
+        # An empty or whitespace answer is useless as conditioning: keep the user's words instead.
+        return [clean_rewrite(text) or prompt for text in outputs]
+
+
+_QUOTES = "\"'`“”‘’"
+
+
+def clean_rewrite(text: str) -> str:
+    """First non-empty line of an LLM answer, without a 'Prompt:' prefix or wrapping quotes."""
+    for line in text.strip().splitlines():
+        line = line.strip().strip(_QUOTES)
+        line = re.sub(r"^\s*(rewritten prompt|prompt)\s*:\s*", "", line, flags=re.I)
+        line = line.strip().strip(_QUOTES).strip()
+        if line:
+            return " ".join(line.split())
+    return ""

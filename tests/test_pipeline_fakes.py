@@ -1,0 +1,185 @@
+"""The runtime's algorithm with stand-in stages whose right answers are known (tests/fakes.py)."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from fakes import FakeDrafter, FakeLM, FakeRefiner, FakeScorer
+from t2i_sdk import InputError, Layout, LayoutObject
+from t2i_sdk.budget import CostModel, StageCost
+from t2i_sdk.pipeline import Pipeline
+from t2i_sdk.stages.rank import HybridRanker, crop_box
+from t2i_sdk.stages.rewrite import LLMRewriter, clean_rewrite
+
+PROMPT = "a red apple to the left of a blue cup"
+
+
+def _two_halves(left, right, size=32):
+    a = np.zeros((size, size, 3), np.uint8)
+    a[:, : size // 2], a[:, size // 2:] = left, right
+    return Image.fromarray(a)
+
+
+def _accurate_costs(ms_per_image_step=0.0):
+    return CostModel({"draft": StageCost(0.5, ms_per_image_step), "score": StageCost(0.5, 0.05),
+                      "refine": StageCost(0.5, ms_per_image_step), "rewrite": StageCost(0.5, 0.1),
+                      "plan": StageCost(0.5, 0.1)})
+
+
+def _pipe(**kw):
+    kw.setdefault("costs", _accurate_costs())
+    drafter = kw.pop("drafter", FakeDrafter())
+    return Pipeline(drafter, FakeScorer(), **kw)
+
+
+def test_hybrid_score_prefers_the_arrangement_the_layout_asks_for():
+    layout = Layout((LayoutObject("a red apple", "apple", "red", (0.0, 0.0, 0.5, 1.0)),
+                     LayoutObject("a blue cup", "cup", "blue", (0.5, 0.0, 1.0, 1.0))))
+    right, swapped = _two_halves((220, 30, 30), (30, 30, 220)), _two_halves((30, 30, 220), (220, 30, 30))
+    good, bad = HybridRanker(FakeScorer(), lam=0.5).score([right, swapped], PROMPT, layout)
+    assert good.scene == pytest.approx(bad.scene, abs=1e-6)  # same colors overall
+    assert good.objects[0] > 0.9 and bad.objects[0] < 0
+    assert good.total > bad.total
+    # λ = 1 is scene-only ranking: it cannot tell the two apart
+    only_scene = HybridRanker(FakeScorer(), lam=1.0).score([right, swapped], PROMPT, layout)
+    assert only_scene[0].total == pytest.approx(only_scene[1].total, abs=1e-6)
+
+
+def test_crop_box_never_empty():
+    im = Image.new("RGB", (10, 10))
+    assert crop_box(im, (0.99, 0.99, 1.0, 1.0)).size == (1, 1)
+    assert crop_box(im, (0.0, 0.0, 0.5, 1.0)).size == (5, 10)
+
+
+def test_run_without_budget_ranks_every_draft_and_picks_the_best():
+    pipe = _pipe(refiner=FakeRefiner())
+    result = pipe(PROMPT, seed=3, n_drafts=5, rounds=0)
+    assert [c.seed for c in result.candidates] == [3, 4, 5, 6, 7]
+    assert all(c.score is not None for c in result.candidates)
+    best = max(result.candidates, key=lambda c: c.score.total)
+    assert result.winner == best.index and result.image is best.image
+    assert [o.label for o in result.layout.objects] == ["apple", "cup"]
+    assert result.layout.source == "rule"
+    assert result.plan.n_drafts == 5 and result.plan.rounds == 0
+    assert set(result.timings) >= {"draft", "score", "model", "total"}
+
+
+def test_refinement_rounds_refine_the_top_k_and_may_lose_to_an_unrefined_draft():
+    refiner = FakeRefiner()
+    pipe = _pipe(refiner=refiner)
+    result = pipe(PROMPT, n_drafts=4, top_k=2, rounds=2)
+    rounds = [c.round for c in result.candidates]
+    assert rounds.count(0) == 4 and rounds.count(1) == 2 and rounds.count(2) == 2
+    for cand in result.candidates:
+        if cand.round:
+            parent = result.candidates[cand.parent]
+            assert parent.round == cand.round - 1 or parent.round < cand.round
+    # round 1 refines the two best drafts
+    drafts = sorted((c for c in result.candidates if c.round == 0), key=lambda c: -c.score.total)
+    assert {c.parent for c in result.candidates if c.round == 1} == {drafts[0].index, drafts[1].index}
+    # the fake refiner washes images toward red, which hurts the blue cup: a draft can win
+    assert result.best.score.total == max(c.score.total for c in result.candidates)
+
+
+def test_llm_rewrites_condition_drafts_but_ranking_uses_the_original_prompt():
+    lm = FakeLM(["a vivid red apple left of a blue cup, studio light", "Prompt: \"a red apple, a blue cup\""])
+    pipe = _pipe(llm_rewriter=LLMRewriter(lm))
+    result = pipe(PROMPT, n_rewrites=2, n_drafts=2, rounds=0)
+    assert result.rewrites == ["a vivid red apple left of a blue cup, studio light", "a red apple, a blue cup"]
+    drafted = [call[0] for call in pipe.drafter.calls]
+    assert drafted == result.rewrites
+    # the same seeds for each rewrite: the rewrite is the only variable
+    assert [c.seed for c in result.candidates] == [0, 1, 0, 1]
+    assert {c.rewrite_index for c in result.candidates} == {0, 1}
+    assert result.prompt == PROMPT
+
+
+def test_clean_rewrite():
+    assert clean_rewrite('\n "Prompt: a cat"  \nsecond line') == "a cat"
+    assert clean_rewrite("   ") == ""
+
+
+def test_identity_rewriter_with_several_rewrites_is_an_input_error():
+    with pytest.raises(InputError, match="n_rewrites=3 needs an LLM rewriter"):
+        _pipe()(PROMPT, n_rewrites=3, rewriter="identity")
+
+
+def test_identical_llm_rewrites_are_drafted_once():
+    pipe = _pipe(llm_rewriter=LLMRewriter(FakeLM(["a red apple and a blue cup"])))
+    result = pipe(PROMPT, n_rewrites=3, n_drafts=2, rounds=0)
+    assert result.rewrites == ["a red apple and a blue cup"] and len(result.candidates) == 2
+
+
+def test_llm_stage_requested_but_missing_is_an_input_error():
+    with pytest.raises(InputError, match="no LLM rewriter"):
+        _pipe()(PROMPT, rewriter="llm")
+
+
+def test_planner_none_drafts_without_layout():
+    result = _pipe()(PROMPT, planner="none", n_drafts=1, rounds=0)
+    assert result.layout.is_empty and result.best.score.objects == ()
+
+
+@pytest.mark.parametrize("prompt", ["", "   \n\t"])
+def test_empty_prompt_is_refused(prompt):
+    with pytest.raises(InputError, match="empty"):
+        _pipe()(prompt)
+
+
+@pytest.mark.parametrize("budget", [0, -5, float("nan"), float("inf"), "soon"])
+def test_bad_budget_is_refused(budget):
+    with pytest.raises(InputError, match="budget"):
+        _pipe()(PROMPT, budget_ms=budget)
+
+
+def test_long_prompt_is_truncated_and_the_trace_says_so():
+    long = PROMPT + " with" + " many extra words" * 10
+    result = _pipe()(long, n_drafts=1, rounds=0)
+    assert any("truncated" in m for m in (e.message for e in result.trace))
+
+
+def test_absurdly_small_budget_still_returns_one_image_and_says_so():
+    pipe = _pipe(drafter=FakeDrafter(ms_per_image_step=2.0), refiner=FakeRefiner(2.0),
+                 costs=_accurate_costs(2.0))
+    result = pipe(PROMPT, budget_ms=0.01)
+    assert len([c for c in result.candidates if c.round == 0]) == 1
+    assert any("below the cheapest plan" in e.message for e in result.trace)
+
+
+def test_deadline_with_a_slow_drafter_overruns_by_at_most_one_unit():
+    # The cost model believes a drafter step costs 1 ms; it really costs 15 ms. The pipeline
+    # may start one unit on that belief but must stop after it: wall <= budget + one batch.
+    ms = 15.0
+    drafter = FakeDrafter(ms_per_image_step=ms)
+    pipe = _pipe(drafter=drafter, refiner=FakeRefiner(ms), costs=_accurate_costs(1.0))
+    budget = 300.0
+    t0 = time.perf_counter()
+    result = pipe(PROMPT, budget_ms=budget, n_drafts=8, steps=4, top_k=2, rounds=3)
+    wall = (time.perf_counter() - t0) * 1e3
+    one_unit = ms * pipe.config.draft_batch * 4
+    assert wall <= budget + one_unit + 50  # 50 ms slack for Python and sleep jitter
+    assert result.image is not None
+    assert any("does not fit" in e.message for e in result.trace)
+
+
+def test_deadline_with_accurate_costs_stays_inside_the_budget():
+    ms = 5.0
+    pipe = _pipe(drafter=FakeDrafter(ms), refiner=FakeRefiner(ms), costs=_accurate_costs(ms))
+    for budget in (100.0, 250.0):
+        t0 = time.perf_counter()
+        result = pipe(PROMPT, budget_ms=budget)
+        wall = (time.perf_counter() - t0) * 1e3
+        assert wall <= budget * 1.1 + 20
+        assert result.timings["total"] <= budget * 1.1 + 20
+        assert len(result.candidates) >= 1
+
+
+def test_bigger_budget_buys_more_candidates():
+    ms = 2.0
+    pipe = _pipe(drafter=FakeDrafter(ms), refiner=FakeRefiner(ms), costs=_accurate_costs(ms))
+    small = pipe(PROMPT, budget_ms=30)
+    big = pipe(PROMPT, budget_ms=600)
+    assert len(big.candidates) > len(small.candidates)
