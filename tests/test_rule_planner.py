@@ -261,3 +261,66 @@ def test_mentions_accepts_plural_and_multiword():
     assert mentions("a photo of two wine glasses", "wine glass")
     assert mentions("three mice", "mouse") and mentions("some people", "person")
     assert not mentions("a photo of a glass", "wine glass")
+
+
+@pytest.mark.parametrize("prompt,expected", [
+    ("a man riding a horse on the beach", [("a man", "man"), ("a horse", "horse")]),
+    ("an astronaut riding a horse", [("an astronaut", "astronaut"), ("a horse", "horse")]),
+    ("a dog chasing two balls", [("a dog", "dog")] + [("a ball", "ball")] * 2),
+    ("a vase of flowers and a cup of tea", [("a vase of flowers", "vase"),
+                                            ("a cup of tea", "cup")]),
+    ("a tall building next to a painting", [("a tall building", "building"),
+                                            ("a painting", "painting")]),
+])
+def test_verbs_and_of_phrases(prompt, expected):
+    assert [(o.phrase, o.label) for o in plan(prompt).objects] == expected
+
+
+@pytest.mark.parametrize("prompt,first,check,second", [
+    ("a cat on the left and a dog on the right", "cat", _left, "dog"),
+    ("a dog on the right, a cat on the left", "cat", _left, "dog"),
+    ("a bird at the top and a car at the bottom", "bird", _above, "car"),
+])
+def test_absolute_positions_become_relations(prompt, first, check, second):
+    layout = plan(prompt)
+    assert layout.background is None
+    assert check(boxes_of(layout, first), boxes_of(layout, second))
+
+
+def test_background_stops_before_a_counted_object():
+    layout = plan("a cat in a kitchen and two dogs")
+    assert layout.background == "in a kitchen"
+    assert counts(layout) == {"cat": 1, "dog": 2}
+
+
+NUMBERS = {"a": 1, "one": 1, "two": 2, "three": 3, "four": 4, "5": 5, "six": 6, "7": 7}
+NOUNS = [("cat", "cats"), ("mouse", "mice"), ("wine glass", "wine glasses"),
+         ("teddy bear", "teddy bears"), ("sheep", "sheep"), ("knife", "knives"),
+         ("bench", "benches"), ("person", "people")]
+REL_WORDS = [("to the left of", "left_of"), ("right of", "right_of"), ("above", "above"),
+             ("below", "below"), ("on top of", "above"), ("under", "below"),
+             ("next to", "next_to"), ("near", "near")]
+
+
+def _phrase(rng, noun_index):
+    number = rng.choice(sorted(NUMBERS))
+    color = rng.choice(BASIC_COLORS + ("",))
+    singular, plural = NOUNS[noun_index]
+    noun = singular if NUMBERS[number] == 1 else plural
+    text = " ".join(w for w in (number, color, noun) if w)
+    return text, singular, NUMBERS[number], color or None
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_random_pair_prompts(seed):
+    """Random "N color noun REL M color noun": counts, colors, relation and geometry hold."""
+    import random
+    rng = random.Random(seed)
+    i, j = rng.sample(range(len(NOUNS)), 2)
+    (a_text, a, a_n, a_color), (b_text, b, b_n, b_color) = _phrase(rng, i), _phrase(rng, j)
+    rel_text, kind = rng.choice(REL_WORDS)
+    layout = plan(f"a photo of {a_text} {rel_text} {b_text}")
+    assert counts(layout) == {a: a_n, b: b_n}
+    assert {(o.label, o.color) for o in layout.objects} == {(a, a_color), (b, b_color)}
+    assert CHECKS[kind](boxes_of(layout, a), boxes_of(layout, b))
+    assert_valid_geometry(layout)

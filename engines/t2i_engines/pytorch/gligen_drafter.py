@@ -82,8 +82,9 @@ class GligenDrafterEngine:
         ids = self.tokenizer(phrase, add_special_tokens=False, verbose=False)["input_ids"]
         return self.tokenizer.decode(ids[: self.max_prompt_tokens - 2])
 
-    def generate(self, prompt: str, phrases: list[str], boxes: list[tuple[float, float, float, float]],
-                 seeds: list[int], steps: int) -> list["Image"]:
+    def generate(self, prompt: str, phrases: list[str],
+                 boxes: list[tuple[float, float, float, float]], seeds: list[int],
+                 steps: int) -> list["Image"]:
         """One image per seed, in one batch. ``boxes`` are (x0, y0, x1, y1) in [0, 1], y down,
         one per phrase; at most 30 are used. Empty ``phrases`` means plain text-to-image."""
         import torch

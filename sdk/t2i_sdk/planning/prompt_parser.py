@@ -3,7 +3,8 @@
 "a photo of three red apples to the left of a blue cup in a kitchen" ->
 groups [3 x apple/red, 1 x cup/blue], relations [(0, "left_of", 1)], background "in a kitchen".
 
-One left-to-right pass over precompiled-regex tokens: cost is linear in the prompt length.
+One left-to-right pass over precompiled-regex tokens; look-aheads stop at the next separator,
+so the cost grows with the prompt length times the longest phrase, not faster.
 """
 from __future__ import annotations
 
@@ -39,6 +40,7 @@ _ABSOLUTE_PHRASES = {
     "bottom": ("at the bottom", "on the bottom", "in the bottom"),
     "center": ("in the middle", "in the center", "in the centre", "at the center"),
 }
+_PRONOUNS = frozenset(("it", "them", "him", "her", "this", "that", "top"))
 _OPPOSITE_HINTS = (("left", "left_of", "right"), ("top", "above", "bottom"))
 SCENE_PREPOSITIONS = frozenset(("in", "at", "inside", "during", "within", "amid", "among"))
 _FILLERS = frozenset(("there", "is", "are", "also", "then", "sitting", "standing", "lying",
@@ -242,15 +244,21 @@ class _Parser:
         if words[i] in SCENE_PREPOSITIONS or words[i] == "on":
             self._flush()
             return self._read_background(i)
-        if self._is_verb_after_noun(words[i]):
+        if self._is_verb_after_noun(i):
             self._flush()  # "an astronaut riding ..." : the verb ends the astronaut
             return i + 1
         self.segment.append(words[i])
         return i + 1
 
-    def _is_verb_after_noun(self, word: str) -> bool:
-        return (word.endswith("ing") and word not in lx.KNOWN_NOUNS and len(self.segment) > 0
-                and parse_group(self.segment, []) is not None)
+    def _is_verb_after_noun(self, i: int) -> bool:
+        """An -ing word after a known noun ("a dog chasing"), or before a counted object
+        ("an astronaut riding a horse"); "a tall building" keeps its noun."""
+        word, nxt = self.words[i], self.words[i + 1] if i + 1 < len(self.words) else ""
+        if not word.endswith("ing") or word in lx.KNOWN_NOUNS or not self.segment:
+            return False
+        after_noun = lx.singularize(self.segment[-1]) in lx.KNOWN_NOUNS
+        before_object = nxt in lx.NUMBER_WORDS or nxt in lx.DETERMINERS or nxt.isdigit()
+        return after_noun or (before_object and parse_group(self.segment, []) is not None)
 
     def _phrase_end(self, j: int) -> int:
         """Index of the next relation/separator/scene word from ``j`` on."""
@@ -274,7 +282,7 @@ class _Parser:
                     words[j + 1] in lx.NUMBER_WORDS or words[j + 1].isdigit())):
                 end = j
                 break
-        if end > i + 1:
+        if end > i + 1 and not (end == i + 2 and words[i + 1] in _PRONOUNS):  # "on it"
             self.backgrounds.append(self.text[self.spans[i][1]:self.spans[end - 1][2]]
                                     .strip(" ,;."))
         return end

@@ -98,7 +98,8 @@ def _word_counts() -> Counter[tuple[str, ...]]:
     backend = CLIPTokenizer().backend_tokenizer  # the tokenizers normaliser + pre-tokeniser
     counts: Counter[tuple[str, ...]] = Counter()
     for line in training_corpus():
-        for word, _ in backend.pre_tokenizer.pre_tokenize_str(backend.normalizer.normalize_str(line)):
+        normalized = backend.normalizer.normalize_str(line)
+        for word, _ in backend.pre_tokenizer.pre_tokenize_str(normalized):
             counts[(*word[:-1], word[-1] + END_OF_WORD)] += 1
     return counts
 

@@ -34,10 +34,11 @@ class TinySizes:
 SIZES = TinySizes()
 
 
-def _tokenizer(out: Path, name: str = "tokenizer"):
+def _tokenizer(out: Path):
     from transformers import CLIPTokenizer
 
-    return CLIPTokenizer.from_pretrained(train_clip_tokenizer(out / name, vocab_size=SIZES.vocab_size))
+    folder = train_clip_tokenizer(out / "tokenizer", vocab_size=SIZES.vocab_size)
+    return CLIPTokenizer.from_pretrained(folder)
 
 
 def _text_config(tokenizer, projection_dim: int | None = None):
@@ -152,7 +153,7 @@ def build_tiny_refiner(out_dir, *, seed: int = 0) -> Path:
     from transformers import CLIPTextModel, CLIPTextModelWithProjection
 
     out = Path(out_dir)
-    tokenizer, tokenizer_2 = _tokenizer(out), _tokenizer(out, "tokenizer_2")
+    tokenizer = tokenizer_2 = _tokenizer(out)  # save_pretrained writes a copy per folder
     torch.manual_seed(seed)
     text_encoder = CLIPTextModel(_text_config(tokenizer))
     torch.manual_seed(seed + 1)
