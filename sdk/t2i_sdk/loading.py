@@ -66,7 +66,7 @@ def _pipeline_config(manifest, config: PipelineConfig | None) -> PipelineConfig:
 
 
 def load_pipeline(cls, path, *, device, config, calibrate, verify, cache_dir):
-    from t2i_sdk.budget.calibrate import calibrate_costs, default_costs, device_name
+    from t2i_sdk.budget.calibrate import calibrate_costs, default_costs, device_name, warm_up
     from t2i_sdk.planning import LLMPlanner
     from t2i_sdk.stages.rewrite import LLMRewriter
 
@@ -90,6 +90,8 @@ def load_pipeline(cls, path, *, device, config, calibrate, verify, cache_dir):
     if costs is None:
         costs = calibrate_costs(pipe) if calibrate else default_costs()
         cache.save(bundle_id, dev, costs)
+    elif calibrate:
+        warm_up(pipe)
     pipe.costs = costs
     pipe.on_costs_updated = lambda model: cache.save(bundle_id, dev, model)
     return pipe

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from t2i_sdk.errors import BundleError, InputError
 
-from t2i_engines.pytorch.device import resolve_device, resolve_dtype
+from t2i_engines.pytorch.device import loading_progress, resolve_device, resolve_dtype
 
 if TYPE_CHECKING:
     import torch
@@ -39,11 +39,12 @@ class CausalLMEngine:
         if not (path / "config.json").is_file():
             raise BundleError(f"no causal LM checkpoint at {path} (config.json missing)")
         device = resolve_device(device)
-        model = AutoModelForCausalLM.from_pretrained(
-            path, dtype=resolve_dtype(dtype, device), local_files_only=True,
-            use_safetensors=True, trust_remote_code=False)
-        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True,
-                                                  trust_remote_code=False)
+        with loading_progress(False):
+            model = AutoModelForCausalLM.from_pretrained(
+                path, dtype=resolve_dtype(dtype, device), local_files_only=True,
+                use_safetensors=True, trust_remote_code=False)
+            tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True,
+                                                      trust_remote_code=False)
         if tokenizer.chat_template is None:
             raise BundleError(f"tokenizer at {path} has no chat template")
         if tokenizer.pad_token_id is None:  # Llama-3 ships none; pads are masked out anyway

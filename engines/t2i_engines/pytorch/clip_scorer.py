@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from t2i_sdk.errors import BundleError
 
-from t2i_engines.pytorch.device import resolve_device, resolve_dtype
+from t2i_engines.pytorch.device import loading_progress, resolve_device, resolve_dtype
 
 if TYPE_CHECKING:
     import numpy as np
@@ -52,11 +52,12 @@ class ClipScorerEngine:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         device = resolve_device(device)
-        model = CLIPModel.from_pretrained(path, dtype=resolve_dtype(dtype, device),
-                                          local_files_only=True, use_safetensors=True)
-        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-        # backend left to transformers: torchvision when installed, else PIL (no warning).
-        image_processor = AutoImageProcessor.from_pretrained(path, local_files_only=True)
+        with loading_progress(False):
+            model = CLIPModel.from_pretrained(path, dtype=resolve_dtype(dtype, device),
+                                              local_files_only=True, use_safetensors=True)
+            tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+            # backend left to transformers: torchvision when installed, else PIL.
+            image_processor = AutoImageProcessor.from_pretrained(path, local_files_only=True)
         return cls(model.to(device).eval(), tokenizer, image_processor, device, batch_size)
 
     def embed_images(self, images: Sequence[Image]) -> np.ndarray:

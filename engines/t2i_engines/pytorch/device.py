@@ -2,6 +2,7 @@
 ("float16", ...), and whether loading shows progress bars."""
 from __future__ import annotations
 
+import logging
 from contextlib import contextmanager
 
 DEVICES = ("auto", "cuda", "mps", "cpu")
@@ -38,19 +39,33 @@ def resolve_dtype(dtype: str, device: str):
     return getattr(torch, dtype)
 
 
+class _DropTorchvisionFallbackNotice(logging.Filter):
+    # transformers 5 logs this whenever a CLIP/SigLIP image processor is first touched without
+    # torchvision; the PIL fallback is exact for our use, and a user cannot act on the notice.
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "requires torchvision (not installed)" not in record.getMessage()
+
+
+logging.getLogger("transformers.utils.import_utils").addFilter(_DropTorchvisionFallbackNotice())
+
+
 @contextmanager
 def loading_progress(enabled: bool):
-    """Show or hide diffusers' and transformers' loading bars inside the block, then restore
-    the previous global setting (both libraries keep it as process-wide state)."""
+    """Show or hide diffusers' and transformers' loading bars and their info/warning chatter
+    (deprecation and torchvision-fallback notices a desktop app's user cannot act on) inside
+    the block, then restore the previous process-wide settings."""
     from diffusers.utils import logging as diffusers_logging
     from transformers.utils import logging as transformers_logging
 
     libraries = (diffusers_logging, transformers_logging)
-    before = [lib.is_progress_bar_enabled() for lib in libraries]
+    before = [(lib.is_progress_bar_enabled(), lib.get_verbosity()) for lib in libraries]
     for lib in libraries:
         lib.enable_progress_bar() if enabled else lib.disable_progress_bar()
+        if not enabled:
+            lib.set_verbosity_error()
     try:
         yield
     finally:
-        for lib, was_enabled in zip(libraries, before):
+        for lib, (was_enabled, verbosity) in zip(libraries, before):
             lib.enable_progress_bar() if was_enabled else lib.disable_progress_bar()
+            lib.set_verbosity(verbosity)

@@ -60,10 +60,10 @@ class GligenDrafterEngine:
              height: int | None = None, width: int | None = None, gligen_beta: float = 0.3,
              progress: bool = False) -> "GligenDrafterEngine":
         """Load a saved GLIGEN pipeline directory (safetensors only) onto ``device``."""
-        from diffusers import StableDiffusionGLIGENPipeline
-
         device = resolve_device(device)
         with loading_progress(progress):
+            from diffusers import StableDiffusionGLIGENPipeline  # its import logs notices too
+
             pipe = StableDiffusionGLIGENPipeline.from_pretrained(
                 Path(path), dtype=resolve_dtype(dtype, device), use_safetensors=True,
                 safety_checker=None, feature_extractor=None, requires_safety_checker=False)

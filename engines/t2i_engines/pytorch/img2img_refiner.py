@@ -42,10 +42,10 @@ class Img2ImgRefinerEngine:
     def load(cls, path, *, device: str = "auto", dtype: str = "auto", guidance_scale: float = 0.0,
              progress: bool = False) -> "Img2ImgRefinerEngine":
         """Load a saved text-to-image or img2img pipeline directory as its img2img variant."""
-        from diffusers import AutoPipelineForImage2Image
-
         device = resolve_device(device)
         with loading_progress(progress):
+            from diffusers import AutoPipelineForImage2Image  # its import logs notices too
+
             pipe = AutoPipelineForImage2Image.from_pretrained(
                 Path(path), dtype=resolve_dtype(dtype, device), use_safetensors=True)
         return cls(pipe.to(device), device=device, guidance_scale=guidance_scale,

@@ -38,31 +38,43 @@ def _fit_line(units_a: float, ms_a: float, units_b: float, ms_b: float) -> Stage
     return StageCost(fixed_ms=max(0.0, ms_a - per_unit * units_a), per_unit_ms=per_unit, n_obs=1)
 
 
+def warm_up(pipe) -> None:
+    """One smallest call of each model stage: first calls pay for lazy initialisation (kernel
+    selection, allocator growth, imports) that must not land in a budgeted run."""
+    layout = pipe.planners["rule"].plan(_PROMPT)
+    images = pipe.drafter.draft(_PROMPT, layout, [0], 1)
+    from t2i_sdk.stages.rank import HybridRanker
+    HybridRanker(pipe.scorer).score(images, _PROMPT, layout)
+    if pipe.refiner is not None:
+        pipe.refiner.refine(images, _PROMPT, [0], pipe.config.refine_strength, 1)
+    if pipe.rewriters["llm"] is not None:
+        pipe.rewriters["llm"].rewrite(_PROMPT, 1, 0)
+    if pipe.planners["llm"] is not None:
+        pipe.planners["llm"].plan(_PROMPT)
+
+
 def calibrate_costs(pipe) -> CostModel:
-    """Time each stage of ``pipe`` twice at two sizes (after one warm-up call) on a tiny input."""
+    """Time each stage of ``pipe`` at two sizes, after :func:`warm_up`, on a tiny input."""
+    from t2i_sdk.stages.rank import HybridRanker
+
+    warm_up(pipe)
     costs = default_costs()
     layout = pipe.planners["rule"].plan(_PROMPT)
     draft = lambda n, s: pipe.drafter.draft(_PROMPT, layout, list(range(n)), s)  # noqa: E731
-    draft(1, 1)  # warm-up: first calls pay for lazy initialisation
     costs.stages["draft"] = _fit_line(1, _ms(lambda: draft(1, 1)), 3, _ms(lambda: draft(1, 3)))
-    images = draft(2, 1)
+    images = draft(1, 1)
 
-    from t2i_sdk.stages.rank import HybridRanker
-    score = lambda n: HybridRanker(pipe.scorer).score(images[:1] * n, _PROMPT, layout)  # noqa: E731
-    score(1)
+    score = lambda n: HybridRanker(pipe.scorer).score(images * n, _PROMPT, layout)  # noqa: E731
     views = lambda n: score_units(n, len(layout.objects))  # noqa: E731
     costs.stages["score"] = _fit_line(views(1), _ms(lambda: score(1)), views(3), _ms(lambda: score(3)))
 
     if pipe.refiner is not None:
         strength = pipe.config.refine_strength
-        refine = lambda s: pipe.refiner.refine(images[:1], _PROMPT, [0], strength, s)  # noqa: E731
-        refine(1)
+        refine = lambda s: pipe.refiner.refine(images, _PROMPT, [0], strength, s)  # noqa: E731
         costs.stages["refine"] = _fit_line(1, _ms(lambda: refine(1)), 3, _ms(lambda: refine(3)))
     if pipe.rewriters["llm"] is not None:
         rewrite = lambda n: pipe.rewriters["llm"].rewrite(_PROMPT, n, 0)  # noqa: E731
-        rewrite(1)
         costs.stages["rewrite"] = _fit_line(1, _ms(lambda: rewrite(1)), 2, _ms(lambda: rewrite(2)))
     if pipe.planners["llm"] is not None:
-        pipe.planners["llm"].plan(_PROMPT)
         costs.stages["plan"] = StageCost(_ms(lambda: pipe.planners["llm"].plan(_PROMPT)), 0.0, n_obs=1)
     return costs

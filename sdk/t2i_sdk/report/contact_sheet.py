@@ -34,11 +34,11 @@ def _tile(cand: "Candidate", result: "Result", thumb: int, font) -> Image.Image:
     if cand.index == result.winner:
         draw.rectangle((0, 0, thumb - 1, thumb - 1), outline=_WINNER, width=5)
     s = cand.score
-    origin = f"#{cand.index} seed {cand.seed}" + (f" ← #{cand.parent}" if cand.parent is not None else "")
+    origin = f"#{cand.index} seed {cand.seed}" + (f" from #{cand.parent}" if cand.parent is not None else "")
     line2 = f"S={s.total:+.3f} scene={s.scene:+.3f}" if s else "unscored"
     if s and s.objects:
         line2 += f" obj={sum(s.objects) / len(s.objects):+.3f}"
-    draw.text((3, thumb + 2), origin + (" ★ winner" if cand.index == result.winner else ""),
+    draw.text((3, thumb + 2), origin + (" WINNER" if cand.index == result.winner else ""),
               fill="black", font=font)
     draw.text((3, thumb + 15), line2, fill="black", font=font)
     return tile
