@@ -167,12 +167,12 @@ def test_generate_greedy_copies(llm):
 
 
 def test_generate_edge_cases(llm):
-    from t2i_sdk.errors import InputError
+    from t2i_engines.errors import EngineSettingsError
 
     assert llm.generate(MESSAGES, n=0, seed=0) == []
-    with pytest.raises(InputError):
+    with pytest.raises(EngineSettingsError):
         llm.generate([], n=1, seed=0)
-    with pytest.raises(InputError):
+    with pytest.raises(EngineSettingsError):
         llm.generate(MESSAGES, n=1, seed=0, top_p=0)
 
 
@@ -184,11 +184,11 @@ def test_count_tokens(llm):
 
 
 def test_load_missing_dir_is_bundle_error(tmp_path):
-    from t2i_sdk.errors import BundleError
+    from t2i_engines.errors import ModelFilesError
 
-    with pytest.raises(BundleError):
+    with pytest.raises(ModelFilesError):
         CausalLMEngine.load(tmp_path / "nope", device="cpu")
-    with pytest.raises(BundleError):
+    with pytest.raises(ModelFilesError):
         ClipScorerEngine.load(tmp_path / "nope", device="cpu")
 
 

@@ -1,6 +1,7 @@
 """Bundle → stages: pick each component's engine from ``bundle.json`` and wrap it in its stage.
 
 Engines are imported here, lazily, so ``import t2i_sdk`` stays free of torch.
+Mixing engines works: each component loads on its own (e.g. a GGUF rewriter + torch drafter).
 """
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import hashlib
 from pathlib import Path
 from typing import Callable
 
+from t2i_engines.errors import EngineError
 from t2i_sdk.budget import CostCache
 from t2i_sdk.bundle import component_dir, load_bundle
 from t2i_sdk.config import PipelineConfig, RewriteConfig, config_from_options
@@ -36,21 +38,60 @@ def _torch_causal_lm(path, entry, device):
     return CausalLMEngine.load(path, device=device, dtype=entry.dtype)
 
 
-# (engine, kind) -> loader(component_path, entry, device). Exported engines register here too.
+def _ort_gligen(path, entry, device):
+    from t2i_engines.onnxruntime.gligen_drafter import OrtGligenDrafterEngine
+    from t2i_sdk.stages.draft import LayoutDrafter
+    return LayoutDrafter(OrtGligenDrafterEngine.load(path, device=device, dtype=entry.dtype, **entry.options))
+
+
+def _ort_clip(path, entry, device):
+    from t2i_engines.onnxruntime.clip_scorer import OrtClipScorerEngine
+    return OrtClipScorerEngine.load(path, device=device, dtype=entry.dtype)
+
+
+def _ort_img2img(path, entry, device):
+    from t2i_engines.onnxruntime.img2img_refiner import OrtImg2ImgRefinerEngine
+    options = {k: v for k, v in entry.options.items() if k == "guidance_scale"}
+    return OrtImg2ImgRefinerEngine.load(path, device=device, dtype=entry.dtype, **options)
+
+
+def _llamacpp_causal_lm(path, entry, device):
+    from t2i_engines.llamacpp.causal_lm import LlamaCppEngine
+    # The planner decodes under the layout grammar, so its reply always parses.
+    schema = None
+    if entry.role == "planner":
+        from t2i_sdk.planning.layout_schema import LAYOUT_JSON_SCHEMA
+        schema = LAYOUT_JSON_SCHEMA
+    return LlamaCppEngine.load(path, device=device, json_schema=schema)
+
+
+# (engine, kind) -> loader(component_path, entry, device)
 LOADERS: dict[tuple[str, str], Callable] = {
     ("torch", "gligen"): _torch_gligen,
     ("torch", "clip"): _torch_clip,
     ("torch", "img2img"): _torch_img2img,
     ("torch", "causal-lm"): _torch_causal_lm,
+    ("onnxruntime", "gligen"): _ort_gligen,
+    ("onnxruntime", "clip"): _ort_clip,
+    ("onnxruntime", "img2img"): _ort_img2img,
+    ("llama.cpp", "causal-lm"): _llamacpp_causal_lm,
 }
 
 
-def _load_component(bundle_dir: Path, entry, device: str):
+def load_component(bundle_dir: Path, entry, device: str):
+    """The stage object for one bundle component, on the engine its entry names."""
     loader = LOADERS.get((entry.engine, entry.kind))
     if loader is None:
         raise BundleError(f"component {entry.role!r}: no engine for kind {entry.kind!r} on "
                           f"engine {entry.engine!r} in this install")
-    return loader(component_dir(bundle_dir, entry), entry, device)
+    path = component_dir(bundle_dir, entry)
+    try:
+        return loader(path, entry, device)
+    except ImportError as exc:  # an engine's optional dependency is not installed
+        raise BundleError(f"component {entry.role!r} needs {exc.name or exc}: install the extra for "
+                          f"engine {entry.engine!r} (see README)") from exc
+    except (EngineError, OSError) as exc:
+        raise BundleError(f"component {entry.role!r} at {path}: {exc}") from exc
 
 
 def _pipeline_config(manifest, config: PipelineConfig | None) -> PipelineConfig:
@@ -73,7 +114,7 @@ def load_pipeline(cls, path, *, device, config, calibrate, verify, cache_dir):
     bundle_dir = Path(path)
     manifest = load_bundle(bundle_dir, verify=verify)
     config = _pipeline_config(manifest, config)
-    parts = {role: _load_component(bundle_dir, entry, device)
+    parts = {role: load_component(bundle_dir, entry, device)
              for role, entry in manifest.components.items()}
     rewriter = LLMRewriter(parts["rewriter"], config.rewrite) if "rewriter" in parts else None
     planner = None

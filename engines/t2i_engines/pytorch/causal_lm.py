@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from t2i_sdk.errors import BundleError, InputError
+from t2i_engines.errors import EngineSettingsError, ModelFilesError
 
 from t2i_engines.pytorch.device import loading_progress, resolve_device, resolve_dtype
 
@@ -37,7 +37,7 @@ class CausalLMEngine:
 
         path = Path(path)
         if not (path / "config.json").is_file():
-            raise BundleError(f"no causal LM checkpoint at {path} (config.json missing)")
+            raise ModelFilesError(f"no causal LM checkpoint at {path} (config.json missing)")
         device = resolve_device(device)
         with loading_progress(False):
             model = AutoModelForCausalLM.from_pretrained(
@@ -46,7 +46,7 @@ class CausalLMEngine:
             tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True,
                                                       trust_remote_code=False)
         if tokenizer.chat_template is None:
-            raise BundleError(f"tokenizer at {path} has no chat template")
+            raise ModelFilesError(f"tokenizer at {path} has no chat template")
         if tokenizer.pad_token_id is None:  # Llama-3 ships none; pads are masked out anyway
             tokenizer.pad_token = tokenizer.eos_token
         return cls(model.to(device).eval(), tokenizer, device)
@@ -67,7 +67,7 @@ class CausalLMEngine:
         import torch
 
         if n < 0 or temperature < 0 or not 0 < top_p <= 1 or max_new_tokens < 1:
-            raise InputError(f"bad generation settings: n={n}, temperature={temperature}, "
+            raise EngineSettingsError(f"bad generation settings: n={n}, temperature={temperature}, "
                              f"top_p={top_p}, max_new_tokens={max_new_tokens}")
         if n == 0:
             return []
@@ -88,7 +88,7 @@ class CausalLMEngine:
     def _encode_chat(self, messages: list[dict]) -> dict[str, torch.Tensor]:
         """Render the chat template and tokenise it as-is (the template writes its own BOS)."""
         if not messages:
-            raise InputError("messages must not be empty")
+            raise EngineSettingsError("messages must not be empty")
         text = self.tokenizer.apply_chat_template(messages, tokenize=False,
                                                   add_generation_prompt=True)
         enc = self.tokenizer(text, add_special_tokens=False, return_tensors="pt")

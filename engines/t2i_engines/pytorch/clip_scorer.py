@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from t2i_sdk.errors import BundleError
+from t2i_engines.errors import ModelFilesError
 
 from t2i_engines.pytorch.device import loading_progress, resolve_device, resolve_dtype
 
@@ -48,7 +48,7 @@ class ClipScorerEngine:
 
         path = Path(path)
         if not (path / "config.json").is_file():
-            raise BundleError(f"no CLIP checkpoint at {path} (config.json missing)")
+            raise ModelFilesError(f"no CLIP checkpoint at {path} (config.json missing)")
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         device = resolve_device(device)

@@ -46,7 +46,15 @@ class _DropTorchvisionFallbackNotice(logging.Filter):
         return "requires torchvision (not installed)" not in record.getMessage()
 
 
+class _DropOptionalKernelNotice(logging.Filter):
+    # bitsandbytes (installed by the `train` extra) warns on import, on any CPU, that an optional
+    # 4-bit kernel package is missing; diffusers/transformers import it just to probe for it.
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "from kernels-community" not in record.getMessage()
+
+
 logging.getLogger("transformers.utils.import_utils").addFilter(_DropTorchvisionFallbackNotice())
+logging.getLogger("bitsandbytes.backends.cpu.ops").addFilter(_DropOptionalKernelNotice())
 
 
 @contextmanager

@@ -20,6 +20,7 @@ def build_tiny_bundle(out_dir: str | Path, *, seed: int = 0, overwrite: bool = F
     ``progress(step_name)`` is called before each component (for a progress bar).
     Returns the :class:`BundleManifest`.
     """
+    from t2i_engines.pytorch.device import loading_progress
     from t2i_engines.pytorch.tiny.causal_lm import build_tiny_llama
     from t2i_engines.pytorch.tiny.clip_model import build_tiny_clip
     from t2i_engines.pytorch.tiny.diffusion_models import build_tiny_gligen, build_tiny_refiner
@@ -38,6 +39,7 @@ def build_tiny_bundle(out_dir: str | Path, *, seed: int = 0, overwrite: bool = F
         for role, build in builders.items():
             if progress is not None:
                 progress(role)
-            sources[role] = build(Path(tmp) / role)
+            with loading_progress(False):  # no per-file "Writing model shards" bars
+                sources[role] = build(Path(tmp) / role)
         return create_bundle(out_dir, sources, options=TINY_OPTIONS, name=f"tiny-seed{seed}",
                              overwrite=overwrite)

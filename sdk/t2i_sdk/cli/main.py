@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from t2i_engines.errors import EngineError
 from t2i_sdk.errors import T2IError
 
 
@@ -23,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.run(args) or 0
-    except T2IError as exc:
+    except (T2IError, EngineError) as exc:
         print(f"t2i: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 
+from t2i_engines.vocabulary import COCO_OBJECTS  # GenEval's 80 nouns
 from t2i_sdk.layout import BASIC_COLORS
 
 COLORS = frozenset(BASIC_COLORS)
@@ -24,20 +25,6 @@ QUANTIFIERS = {"some": 2, "several": 3, "many": 4, "multiple": 3, "few": 3, "cou
                "pair": 2, "group": 3, "bunch": 3, "dozen": 12}
 MAX_COUNT = 10
 
-# The 80 COCO object names: GenEval's vocabulary, and the nouns GLIGEN was trained on.
-COCO_OBJECTS = (
-    "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat",
-    "traffic light", "fire hydrant", "stop sign", "parking meter", "bench", "bird", "cat",
-    "dog", "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe", "backpack",
-    "umbrella", "handbag", "tie", "suitcase", "frisbee", "skis", "snowboard", "sports ball",
-    "kite", "baseball bat", "baseball glove", "skateboard", "surfboard", "tennis racket",
-    "bottle", "wine glass", "cup", "fork", "knife", "spoon", "bowl", "banana", "apple",
-    "sandwich", "orange", "broccoli", "carrot", "hot dog", "pizza", "donut", "cake", "chair",
-    "couch", "potted plant", "bed", "dining table", "toilet", "tv", "laptop", "mouse",
-    "remote", "keyboard", "cell phone", "microwave", "oven", "toaster", "sink",
-    "refrigerator", "book", "clock", "vase", "scissors", "teddy bear", "hair drier",
-    "toothbrush",
-)
 EXTRA_MULTIWORD = (
     "hair dryer", "ice cream", "soccer ball", "tennis ball", "polar bear", "palm tree",
     "christmas tree", "street light", "street lamp", "coffee table", "coffee cup",

@@ -1,0 +1,206 @@
+"""The LLM rewriter's / planner's chat model on llama.cpp: a GGUF file behind the same small
+class as ``t2i_engines.pytorch.causal_lm.CausalLMEngine``.
+
+The chat template comes from the GGUF header (``tokenizer.chat_template``). With a JSON schema
+every reply is decoded under llama.cpp's grammar for it, so it always parses as matching JSON.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from t2i_sdk.errors import BundleError, InputError
+
+from t2i_engines.llamacpp.sampling import (SamplerChain, SamplingSettings, closing_bias,
+                                           json_schema_grammar)
+
+DEVICES = ("auto", "cuda", "mps", "cpu")
+DTYPES = ("auto", "float32", "float16", "bfloat16")
+# Extra greedy tokens a grammar may take to finish once max_new_tokens is spent (a few fields
+# of one layout object at most); a reply still open after them is returned unfinished.
+CLOSING_TOKENS = 256
+
+
+class LlamaCppEngine:
+    """One GGUF chat model in llama.cpp. Build it with :meth:`load`."""
+
+    def __init__(self, llm, device: str, grammar: str | None = None):
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        self.llm = llm
+        self.device = device
+        self.grammar = grammar
+        self._vocab = llama_vocab(llm)
+        template = llm.metadata.get("tokenizer.chat_template")
+        if not template:
+            raise BundleError("the GGUF file has no tokenizer.chat_template")
+        # Same Jinja environment and helpers as transformers' apply_chat_template.
+        self._formatter = Jinja2ChatFormatter(
+            template, eos_token=self._piece(llm.token_eos()), bos_token=self._piece(llm.token_bos()))
+        self._closing_bias: dict[int, float] | None = None
+
+    @classmethod
+    def load(cls, path: str | Path, *, device: str = "auto", dtype: str = "auto",
+             json_schema: dict | None = None, n_ctx: int = 2048) -> LlamaCppEngine:
+        """Load ``path``: a ``.gguf`` file, or a folder holding exactly one.
+
+        ``device``: "auto" (GPU when this llama.cpp build can offload) | "cpu" | "cuda[:i]" |
+        "mps"; on a GPU every layer is offloaded. ``dtype`` is accepted for interface parity and
+        ignored: a GGUF file fixes its weight types at export. ``json_schema``: decode every
+        reply under its grammar. ``n_ctx``: context window in tokens (prompt + reply).
+        """
+        import llama_cpp
+
+        if dtype not in DTYPES:
+            raise ValueError(f"unknown dtype {dtype!r}; expected one of {', '.join(DTYPES)}")
+        gguf_path = find_gguf(Path(path))
+        device = resolve_device(device)
+        gpu_index = int(device.split(":", 1)[1]) if ":" in device else 0
+        grammar = json_schema_grammar(json_schema) if json_schema is not None else None
+        try:
+            llm = llama_cpp.Llama(
+                model_path=str(gguf_path), n_ctx=n_ctx, n_gpu_layers=0 if device == "cpu" else -1,
+                main_gpu=gpu_index, logits_all=False, verbose=False)
+        except (ValueError, RuntimeError) as exc:
+            raise BundleError(f"llama.cpp could not load {gguf_path}: {exc}") from exc
+        engine = cls(llm, device, grammar)
+        if grammar is not None:
+            SamplerChain(engine._vocab, grammar, None).close()  # fail at load on a bad grammar
+        return engine
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens ``text`` takes as message content (no BOS, no chat-template tokens)."""
+        return len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+    def generate(self, messages: list[dict], n: int, seed: int, temperature: float = 1.0,
+                 top_p: float = 1.0, max_new_tokens: int = 128) -> list[str]:
+        """Sample ``n`` assistant replies to ``messages`` ({"role", "content"} dicts).
+
+        Reply ``i`` is drawn with seed ``seed + i``, so the same ``(messages, n, seed)`` and
+        settings give the same strings on the same build and device. ``temperature == 0``
+        decodes greedily and returns ``n`` copies of that reply. Sampling is temperature then
+        nucleus (``top_p``) only. Returns the new text, special tokens skipped, whitespace
+        stripped. Under a JSON schema, a reply still open after ``max_new_tokens`` is finished
+        greedily toward the nearest closing (up to ``CLOSING_TOKENS`` more tokens).
+        """
+        if n < 0 or temperature < 0 or not 0 < top_p <= 1 or max_new_tokens < 1:
+            raise InputError(f"bad generation settings: n={n}, temperature={temperature}, "
+                             f"top_p={top_p}, max_new_tokens={max_new_tokens}")
+        if n == 0:
+            return []
+        prompt = self._encode_chat(messages)
+        if temperature == 0:
+            return [self._reply(prompt, SamplingSettings(0.0, 1.0, seed), max_new_tokens)] * n
+        return [self._reply(prompt, SamplingSettings(temperature, top_p, seed + i), max_new_tokens)
+                for i in range(n)]
+
+    def close(self) -> None:
+        """Free the llama.cpp model and context now (instead of at garbage collection)."""
+        self.llm.close()
+
+    def _encode_chat(self, messages: list[dict]) -> list[int]:
+        """Render the chat template and tokenise it as-is (the template writes its own BOS)."""
+        if not messages:
+            raise InputError("messages must not be empty")
+        text = self._formatter(messages=messages).prompt
+        return self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+
+    def _reply(self, prompt: list[int], settings: SamplingSettings, max_new_tokens: int) -> str:
+        budget = self.llm.n_ctx() - len(prompt)
+        if budget < 1:
+            raise InputError(f"the prompt takes {len(prompt)} tokens; the context holds "
+                             f"{self.llm.n_ctx()}")
+        # A fresh evaluation every time: reusing a cached prefix changes batch shapes, and
+        # with them the last bits of the logits, so the same seed could give another reply.
+        self.llm.reset()
+        self.llm.eval(prompt)
+        with SamplerChain(self._vocab, self.grammar, settings) as chain:
+            tokens, finished = self._decode(chain, min(max_new_tokens, budget))
+        if self.grammar is not None and not finished and len(tokens) < budget:
+            tokens += self._close_grammar(tokens, budget - len(tokens))
+        return self._text(tokens).strip()
+
+    def _decode(self, chain: SamplerChain, limit: int) -> tuple[list[int], bool]:
+        """Up to ``limit`` tokens; ``finished`` when an end-of-generation token was drawn."""
+        import llama_cpp
+
+        tokens: list[int] = []
+        while len(tokens) < limit:
+            token = chain.sample(self.llm.ctx)
+            if llama_cpp.llama_vocab_is_eog(self._vocab, token):
+                return tokens, True
+            tokens.append(token)
+            if len(tokens) < limit:
+                self.llm.eval([token])
+        return tokens, False
+
+    def _close_grammar(self, tokens: list[int], budget: int) -> list[int]:
+        """Greedy tokens that finish the grammar started by ``tokens`` (see ``closing_bias``)."""
+        if self._closing_bias is None:
+            self._closing_bias = closing_bias(
+                [self._piece(i) for i in range(self.llm.n_vocab())], eog_token_ids(self.llm))
+        self.llm.eval([tokens[-1]])  # _decode stops before evaluating its last token
+        with SamplerChain(self._vocab, self.grammar, None, self._closing_bias,
+                          self.llm.n_vocab()) as chain:
+            for token in tokens:
+                chain.accept(token)
+            extra, _ = self._decode(chain, min(CLOSING_TOKENS, budget))
+        return extra
+
+    def _piece(self, token: int, special: bool = True) -> str:
+        return token_bytes(self._vocab, token, special).decode("utf-8", errors="replace")
+
+    def _text(self, tokens: list[int]) -> str:
+        # Join bytes before decoding: one character can span several byte-level tokens.
+        raw = b"".join(token_bytes(self._vocab, t, special=False) for t in tokens)
+        return raw.decode("utf-8", errors="replace")
+
+
+def find_gguf(path: Path) -> Path:
+    """``path`` if it is a .gguf file, else the single .gguf inside folder ``path``."""
+    if path.is_file() and path.suffix == ".gguf":
+        return path
+    found = sorted(path.glob("*.gguf")) if path.is_dir() else []
+    if len(found) != 1:
+        raise BundleError(f"expected a .gguf file or a folder with exactly one at {path}, "
+                          f"found {len(found)}")
+    return found[0]
+
+
+def resolve_device(device: str) -> str:
+    """``"auto"`` -> ``"cuda"`` when this llama.cpp build can offload to a GPU, else ``"cpu"``."""
+    import llama_cpp
+
+    if device.split(":", 1)[0] not in DEVICES:
+        raise ValueError(f"unknown device {device!r}; expected one of {', '.join(DEVICES)}")
+    if device == "auto":
+        return "cuda" if llama_cpp.llama_supports_gpu_offload() else "cpu"
+    return device
+
+
+def llama_vocab(llm):
+    import llama_cpp
+
+    return llama_cpp.llama_model_get_vocab(llm.model)
+
+
+def eog_token_ids(llm) -> set[int]:
+    """Every end-of-generation id (EOS, EOT such as <|eot_id|>, ...) llama.cpp recognises."""
+    import llama_cpp
+
+    vocab = llama_vocab(llm)
+    return {i for i in range(llm.n_vocab()) if llama_cpp.llama_vocab_is_eog(vocab, i)}
+
+
+def token_bytes(vocab, token: int, special: bool) -> bytes:
+    """Token ``token``'s text as bytes; control tokens are empty unless ``special``."""
+    import ctypes
+
+    import llama_cpp
+
+    size = 64
+    while True:
+        buffer = ctypes.create_string_buffer(size)
+        n = llama_cpp.llama_token_to_piece(vocab, token, buffer, size, 0, special)
+        if n >= 0:
+            return buffer.raw[:n]
+        size = -n  # the piece needs -n bytes

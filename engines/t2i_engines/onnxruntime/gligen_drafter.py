@@ -1,0 +1,165 @@
+"""Layout-grounded drafts from a GLIGEN pipeline exported to ONNX (``t2i_export``'s
+``export_gligen``), with the interface and results of the torch ``GligenDrafterEngine``.
+
+The algorithm is diffusers' ``StableDiffusionGLIGENPipeline``: CLIP prompt embeddings with
+classifier-free guidance, phrase embeddings = the text encoder's pooled output, 30 object
+slots with masks (zeroed for the unconditional half), GLIGEN scheduled sampling (grounding
+for the first steps only), the same scheduler class and per-seed CPU noise. Without phrases
+the UNet's ``gligen_scale`` input is 0, which is the plain ``StableDiffusionPipeline`` the torch
+engine runs then. One UNet call per step for the whole batch.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from t2i_engines.onnxruntime.denoise import (denoise, initial_latents, load_scheduler,
+                                              timestep_batch, to_pil_images)
+from t2i_engines.pytorch.gligen_drafter import (MAX_GLIGEN_OBJECTS, grounding_beta,
+                                                seeded_generators)
+
+if TYPE_CHECKING:
+    import numpy as np
+    from PIL.Image import Image
+
+MANIFEST_NAME = "onnx_export.json"
+# Precision is fixed when the graphs are exported; these names are accepted for interface
+# parity with the torch engine (a bundle entry passes its dtype) and otherwise not used.
+DTYPES = ("auto", "float32", "float16", "bfloat16", "int8")
+
+
+class OrtGligenDrafterEngine:
+    """GLIGEN text+box-to-image on onnxruntime; ``generate`` returns RGB PIL images of
+    ``height`` x ``width`` (default: the UNet's sample size times the VAE scale factor)."""
+
+    def __init__(self, folder: Path, graphs: dict, pipeline: dict, *, guidance_scale: float,
+                 height: int | None, width: int | None, gligen_beta: float, progress: bool):
+        from transformers import CLIPTokenizer
+
+        self.folder = folder
+        self.text_encoder, self.unet, self.vae_decoder = (
+            graphs["text_encoder"], graphs["unet"], graphs["vae_decoder"])
+        self.pipeline = pipeline  # onnx_export.json's "pipeline" numbers
+        self.scheduler = load_scheduler(folder / "scheduler")
+        self.tokenizer = CLIPTokenizer.from_pretrained(folder / "tokenizer")
+        self.device: str = self.unet.device
+        self.guidance_scale = guidance_scale
+        self.height, self.width = height, width
+        self.gligen_beta = gligen_beta
+        self.progress = progress
+        self.max_prompt_tokens: int = int(self.tokenizer.model_max_length)
+
+    @classmethod
+    def load(cls, path, *, device: str = "auto", dtype: str = "auto", guidance_scale: float = 7.5,
+             height: int | None = None, width: int | None = None, gligen_beta: float = 0.3,
+             progress: bool = False) -> "OrtGligenDrafterEngine":
+        """Open an ``export_gligen`` folder. ``device``: "auto" (TensorRT > CUDA > CPU provider,
+        whichever onnxruntime has) | "cpu" | "cuda[:i]". ``dtype`` is checked but the graphs'
+        precision (see ``onnx_export.json``) is what runs."""
+        from t2i_engines.onnxruntime.session import OrtModel
+
+        if dtype not in DTYPES:
+            raise ValueError(f"unknown dtype {dtype!r}; expected one of {', '.join(DTYPES)}")
+        folder = Path(path)
+        manifest_path = folder / MANIFEST_NAME
+        if not manifest_path.is_file():
+            raise ValueError(f"{folder}: no {MANIFEST_NAME}; not an exported GLIGEN folder")
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        graphs = {name: OrtModel.load(folder / entry["path"], device=device)
+                  for name, entry in manifest["graphs"].items()}
+        return cls(folder, graphs, manifest["pipeline"], guidance_scale=guidance_scale,
+                   height=height, width=width, gligen_beta=gligen_beta, progress=progress)
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens ``text`` takes in the text encoder, special tokens included, untruncated."""
+        return len(self.tokenizer(text, truncation=False, verbose=False)["input_ids"])
+
+    def _fit_phrase(self, phrase: str) -> str:
+        # As the torch engine: cut an over-long phrase to the text encoder's limit.
+        if self.count_tokens(phrase) <= self.max_prompt_tokens:
+            return phrase
+        ids = self.tokenizer(phrase, add_special_tokens=False, verbose=False)["input_ids"]
+        return self.tokenizer.decode(ids[: self.max_prompt_tokens - 2])
+
+    def generate(self, prompt: str, phrases: list[str],
+                 boxes: list[tuple[float, float, float, float]], seeds: list[int],
+                 steps: int) -> list["Image"]:
+        """One image per seed, in one batch. ``boxes`` are (x0, y0, x1, y1) in [0, 1], y down,
+        one per phrase; at most 30 are used. Empty ``phrases`` means plain text-to-image."""
+        if len(phrases) != len(boxes):
+            raise ValueError(f"phrases and boxes differ in length: {len(phrases)} != {len(boxes)}")
+        if not seeds:
+            raise ValueError("seeds must not be empty")
+        if steps < 1:
+            raise ValueError(f"steps must be >= 1, got {steps}")
+        n = min(len(phrases), MAX_GLIGEN_OBJECTS)
+        phrases = [self._fit_phrase(p) for p in phrases[:n]]
+        batch, cfg = len(seeds), self.guidance_scale > 1.0
+        prompt_embeds, phrase_embeds = self._encode(prompt, phrases, batch, cfg)
+        gligen = self._gligen_inputs(phrase_embeds, boxes[:n], batch, cfg)
+        grounded_steps = int(grounding_beta(self.gligen_beta, steps) * steps) if n else 0
+
+        def predict_noise(i, model_input, t):
+            feeds = {"sample": model_input.numpy(),
+                     "timestep": timestep_batch(t, model_input.shape[0]),
+                     "encoder_hidden_states": prompt_embeds, **gligen,
+                     "gligen_scale": _scale(1.0 if i < grounded_steps else 0.0)}
+            return self.unet.run(feeds)["out_sample"]
+
+        generators = seeded_generators(seeds)
+        h, w = self._latent_size()
+        latents = initial_latents(generators, (self.pipeline["latent_channels"], h, w),
+                                  self.scheduler.init_noise_sigma)
+        latents = denoise(self.scheduler, latents, steps, predict_noise,
+                          guidance_scale=self.guidance_scale, generators=generators,
+                          progress=self.progress)
+        scaled = (latents / self.pipeline["vae_scaling_factor"]).numpy()
+        return to_pil_images(self.vae_decoder.run({"latent": scaled})["image"])
+
+    def _latent_size(self) -> tuple[int, int]:
+        factor = self.pipeline["vae_scale_factor"]
+        default = self.pipeline["sample_size"] * factor
+        return (self.height or default) // factor, (self.width or default) // factor
+
+    def _encode(self, prompt: str, phrases: list[str], batch: int,
+                cfg: bool) -> tuple["np.ndarray", "np.ndarray"]:
+        """(prompt embeddings [2B or B, 77, D] ordered [uncond..., cond...], phrase pooled
+        embeddings [n, D]) from one text-encoder call."""
+        import numpy as np
+
+        texts = (["", prompt] if cfg else [prompt]) + phrases
+        ids = self.tokenizer(texts, padding="max_length", max_length=self.max_prompt_tokens,
+                             truncation=True, return_tensors="np")["input_ids"]
+        out = self.text_encoder.run({"input_ids": ids.astype(np.int64)})
+        k = 2 if cfg else 1
+        prompt_embeds = np.repeat(out["last_hidden_state"][:k], batch, axis=0)
+        return prompt_embeds.astype(np.float32), out["pooler_output"][k:].astype(np.float32)
+
+    def _gligen_inputs(self, phrase_embeds: "np.ndarray", boxes, batch: int,
+                       cfg: bool) -> dict[str, "np.ndarray"]:
+        """The 30-slot box / embedding / mask inputs, repeated for the batch; the
+        unconditional half gets all-zero masks, as in diffusers."""
+        import numpy as np
+
+        slots, n = self.pipeline["max_objects"], len(phrase_embeds)
+        box_slots = np.zeros((slots, 4), np.float32)
+        embed_slots = np.zeros((slots, self.pipeline["cross_attention_dim"]), np.float32)
+        mask_slots = np.zeros((slots,), np.float32)
+        if n:
+            box_slots[:n] = np.asarray(boxes, dtype=np.float32).reshape(n, 4)
+            embed_slots[:n] = phrase_embeds
+            mask_slots[:n] = 1.0
+        masks = np.repeat(mask_slots[None], batch, axis=0)
+        if cfg:
+            masks = np.concatenate([np.zeros_like(masks), masks])
+        total = masks.shape[0]
+        return {"gligen_boxes": np.repeat(box_slots[None], total, axis=0),
+                "gligen_positive_embeddings": np.repeat(embed_slots[None], total, axis=0),
+                "gligen_masks": masks}
+
+
+def _scale(value: float) -> "np.ndarray":
+    import numpy as np
+
+    return np.array([value], dtype=np.float32)

@@ -1,0 +1,317 @@
+"""Low-strength img2img refinement from exported ONNX graphs (SDXL-Turbo style, or plain SD).
+
+Same interface and results as the torch ``Img2ImgRefinerEngine``: it re-does diffusers'
+``StableDiffusionXLImg2ImgPipeline`` (``StableDiffusionImg2ImgPipeline`` for SD folders) around
+the graphs written by ``t2i_export.onnx.img2img_export``. Noise comes from the same per-seed
+CPU ``torch.Generator``s, drawn in the same order (posterior sample, ``add_noise``, one draw per
+ancestral step), and the scheduler math runs in torch float32 on the CPU exactly as diffusers
+writes it, so only the graphs' own rounding separates the two engines.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+import numpy as np
+
+from t2i_engines.onnxruntime.session import OrtModel
+# Pure Python (no torch at import): the one rule for how many steps a strength runs.
+from t2i_engines.pytorch.img2img_refiner import schedule_length
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
+
+EXPORT_JSON = "onnx_export.json"
+DTYPES = ("auto", "float32", "float16", "bfloat16", "int8")  # precision is fixed by the graphs
+SCHEDULER = "EulerAncestralDiscreteScheduler"  # what SDXL-Turbo ships; the only one re-done here
+AESTHETIC_SCORES = (6.0, 2.5)  # diffusers' defaults (positive, negative) for refiner models
+
+__all__ = ["OrtImg2ImgRefinerEngine", "EulerAncestral", "schedule_length"]
+
+
+def _ort_device(device: str) -> str:
+    """Torch-style device names -> ``OrtModel`` ones (onnxruntime has no MPS provider)."""
+    kind = device.split(":", 1)[0]
+    if kind == "mps":
+        return "cpu"
+    if kind not in ("auto", "cpu", "cuda", "tensorrt"):
+        raise ValueError(f"unknown device {device!r}; expected auto, cuda, mps, cpu or tensorrt")
+    return device
+
+
+class EulerAncestral:
+    """diffusers' ``EulerAncestralDiscreteScheduler`` (epsilon / v-prediction), in torch
+    float32 on the CPU with the same expressions, so sigmas and steps match it bit for bit."""
+
+    def __init__(self, config: dict):
+        import torch
+
+        if config.get("_class_name", SCHEDULER) != SCHEDULER:
+            raise ValueError(f"scheduler {config['_class_name']!r} is not supported by the "
+                             f"onnxruntime refiner (only {SCHEDULER})")
+        if config.get("rescale_betas_zero_snr"):
+            raise ValueError("rescale_betas_zero_snr schedulers are not supported")
+        self.config = config
+        self.num_train = int(config.get("num_train_timesteps", 1000))
+        start, end = config.get("beta_start", 0.0001), config.get("beta_end", 0.02)
+        schedule = config.get("beta_schedule", "linear")
+        if config.get("trained_betas") is not None:
+            betas = torch.tensor(config["trained_betas"], dtype=torch.float32)
+        elif schedule == "linear":
+            betas = torch.linspace(start, end, self.num_train, dtype=torch.float32)
+        elif schedule == "scaled_linear":
+            betas = torch.linspace(start**0.5, end**0.5, self.num_train, dtype=torch.float32) ** 2
+        else:
+            raise ValueError(f"beta_schedule {schedule!r} is not supported")
+        self.alphas_cumprod = torch.cumprod(1.0 - betas, dim=0)
+        self.prediction_type = config.get("prediction_type", "epsilon")
+        if self.prediction_type not in ("epsilon", "v_prediction"):
+            raise ValueError(f"prediction_type {self.prediction_type!r} is not supported")
+        self.timesteps = self.sigmas = None
+
+    def set_timesteps(self, num_inference_steps: int) -> None:
+        """``timesteps`` [n] float32 and ``sigmas`` [n + 1] (ending in 0), as diffusers."""
+        import torch
+
+        n, spacing = num_inference_steps, self.config.get("timestep_spacing", "linspace")
+        if spacing == "linspace":
+            timesteps = np.linspace(0, self.num_train - 1, n, dtype=np.float32)[::-1].copy()
+        elif spacing == "leading":
+            ratio = self.num_train // n
+            timesteps = (np.arange(0, n) * ratio).round()[::-1].copy().astype(np.float32)
+            timesteps += self.config.get("steps_offset", 0)
+        elif spacing == "trailing":
+            ratio = self.num_train / n
+            timesteps = np.arange(self.num_train, 0, -ratio).round().copy().astype(np.float32)
+            timesteps -= 1
+        else:
+            raise ValueError(f"timestep_spacing {spacing!r} is not supported")
+        sigmas = np.array(((1 - self.alphas_cumprod) / self.alphas_cumprod) ** 0.5)
+        sigmas = np.interp(timesteps, np.arange(0, len(sigmas)), sigmas)
+        self.sigmas = torch.from_numpy(np.concatenate([sigmas, [0.0]]).astype(np.float32))
+        self.timesteps = torch.from_numpy(timesteps)
+
+    def scale_model_input(self, sample, index: int):
+        return sample / ((self.sigmas[index] ** 2 + 1) ** 0.5)
+
+    def step(self, model_output, index: int, sample, generators: list):
+        """One ancestral step from ``sigmas[index]`` to ``sigmas[index + 1]``; draws noise."""
+        import torch
+
+        sigma = self.sigmas[index]
+        sample = sample.to(torch.float32)
+        if self.prediction_type == "epsilon":
+            pred_original = sample - sigma * model_output
+        else:
+            pred_original = model_output * (-sigma / (sigma**2 + 1) ** 0.5) + sample / (sigma**2 + 1)
+        sigma_to = self.sigmas[index + 1]
+        sigma_up = (sigma_to**2 * (sigma**2 - sigma_to**2) / sigma**2) ** 0.5
+        sigma_down = (sigma_to**2 - sigma_up**2) ** 0.5
+        derivative = (sample - pred_original) / sigma
+        prev = sample + derivative * (sigma_down - sigma)
+        return prev + draw_noise(tuple(model_output.shape), generators) * sigma_up
+
+
+def draw_noise(shape: tuple, generators: list):
+    """diffusers' ``randn_tensor`` with one CPU generator per batch item: each draws its own
+    ``(1, ...)`` slice, so an image's noise depends only on its seed."""
+    import torch
+
+    return torch.cat([torch.randn((1, *shape[1:]), generator=g) for g in generators])
+
+
+class OrtImg2ImgRefinerEngine:
+    """Refines RGB PIL images with onnxruntime; outputs have each input's size.
+
+    Use :meth:`load`. ``graphs`` maps graph names (``text_encoder``, ``text_encoder_2`` for
+    SDXL, ``unet``, ``vae_encoder``, ``vae_decoder``) to loaded :class:`OrtModel`s.
+    """
+
+    def __init__(self, graphs: dict[str, OrtModel], tokenizers: list, scheduler: EulerAncestral,
+                 config: dict, *, device: str, guidance_scale: float = 0.0,
+                 progress: bool = False):
+        self.graphs = graphs
+        self.tokenizers = tokenizers  # one per text encoder, same order
+        self.scheduler = scheduler
+        self.config = config  # onnx_export.json's "config": VAE scaling, pipeline flavour
+        self.device = device
+        self.guidance_scale = guidance_scale
+        self.progress = progress  # accepted for parity; onnxruntime runs show no bars
+
+    @classmethod
+    def load(cls, path, *, device: str = "auto", dtype: str = "auto", guidance_scale: float = 0.0,
+             progress: bool = False) -> "OrtImg2ImgRefinerEngine":
+        """Load a folder written by ``export_img2img``. ``device``: auto | cpu | cuda[:i] |
+        tensorrt[:i] (mps runs on the CPU). ``dtype`` is checked but the graphs' own precision
+        (fixed at export) is what runs."""
+        from transformers import CLIPTokenizer
+
+        if dtype not in DTYPES:
+            raise ValueError(f"unknown dtype {dtype!r}; expected one of {', '.join(DTYPES)}")
+        folder = Path(path)
+        try:
+            export = json.loads((folder / EXPORT_JSON).read_text())
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"{folder} has no readable {EXPORT_JSON}: {exc}") from exc
+        if export.get("kind") != "img2img":
+            raise ValueError(f"{folder / EXPORT_JSON} describes a {export.get('kind')!r} export")
+        ort_device = _ort_device(device)
+        graphs = {name: OrtModel.load(folder / entry["path"], device=ort_device)
+                  for name, entry in export["graphs"].items()}
+        names = ["tokenizer", "tokenizer_2"] if "text_encoder_2" in graphs else ["tokenizer"]
+        tokenizers = [CLIPTokenizer.from_pretrained(folder / n, local_files_only=True)
+                      for n in names]
+        scheduler = EulerAncestral(
+            json.loads((folder / "scheduler" / "scheduler_config.json").read_text()))
+        return cls(graphs, tokenizers, scheduler, export["config"], device=ort_device,
+                   guidance_scale=guidance_scale, progress=progress)
+
+    def refine(self, images: Sequence["Image"], prompt: str, seeds: Sequence[int],
+               strength: float, steps: int) -> list["Image"]:
+        """Img2img each image with its own seed, in one batch.
+
+        ``strength`` in (0, 1] is the fraction of the noise schedule added back; ``steps`` >= 1
+        denoising steps are run. All images must share one size.
+        """
+        import torch
+
+        num_inference_steps = schedule_length(steps, strength)
+        if len(images) != len(seeds):
+            raise ValueError(f"images and seeds differ in length: {len(images)} != {len(seeds)}")
+        if not images:
+            return []
+        sizes = {image.size for image in images}
+        if len(sizes) != 1:
+            raise ValueError(f"images must share one size, got {sorted(sizes)}")
+        size = sizes.pop()
+        generators = [torch.Generator(device="cpu").manual_seed(int(s)) for s in seeds]
+        pixels = self._preprocess([image.convert("RGB") for image in images])
+        conds = self._text_conditions(prompt, len(images), pixels.shape[-2:])
+        latents, begin = self._noised_latents(pixels, num_inference_steps, strength, generators)
+        for i in range(begin, len(self.scheduler.timesteps)):
+            noise_pred = self._predict_noise(latents, i, conds)
+            latents = self.scheduler.step(noise_pred, i, latents, generators)
+        out = self._decode(latents)
+        # The pipeline snaps sizes to the VAE's multiple; give callers back what they passed.
+        return [im if im.size == size else im.resize(size) for im in out]
+
+    # --- the pipeline's stages ------------------------------------------------------------
+
+    def _preprocess(self, images: list) -> np.ndarray:
+        """diffusers' ``VaeImageProcessor.preprocess``: floor each side to the VAE multiple
+        (Lanczos resize), [0, 255] -> [-1, 1], NCHW float32."""
+        from PIL import Image as PILImage
+
+        factor = self.config["vae_scale_factor"]
+        width, height = (x - x % factor for x in images[0].size)
+        images = [im.resize((width, height), resample=PILImage.Resampling.LANCZOS)
+                  for im in images]
+        array = np.stack([np.array(im).astype(np.float32) / 255.0 for im in images])
+        return 2.0 * array.transpose(0, 3, 1, 2) - 1.0
+
+    @property
+    def _guided(self) -> bool:
+        return self.guidance_scale > 1.0  # diffusers' do_classifier_free_guidance
+
+    def _encode_text(self, text: str) -> tuple[np.ndarray, np.ndarray | None]:
+        """One prompt -> (prompt_embeds [1, S, D], pooled [1, P] or None for SD)."""
+        hidden, pooled = [], None
+        for tokenizer, name in zip(self.tokenizers, ("text_encoder", "text_encoder_2")):
+            ids = tokenizer(text, padding="max_length", max_length=tokenizer.model_max_length,
+                            truncation=True, return_tensors="np").input_ids
+            out = self.graphs[name].run({"input_ids": ids.astype(np.int64)})
+            hidden.append(out["hidden_states"])
+            pooled = out.get("text_embeds", pooled)
+        return np.concatenate(hidden, axis=-1), pooled
+
+    def _text_conditions(self, prompt: str, batch: int, pixel_hw) -> dict[str, np.ndarray]:
+        """UNet feeds besides ``sample``/``timestep``, negatives first when guided."""
+        embeds, pooled = self._encode_text(prompt)
+        xl = self.config["pipeline"] == "sdxl"
+        conds = {"encoder_hidden_states": embeds}
+        if xl:
+            conds["text_embeds"] = pooled
+            conds["time_ids"] = self._time_ids(pixel_hw, negative=False)
+        conds = {k: np.repeat(v, batch, axis=0) for k, v in conds.items()}
+        if not self._guided:
+            return conds
+        if xl and self.config["force_zeros_for_empty_prompt"]:
+            neg_embeds, neg_pooled = np.zeros_like(embeds), np.zeros_like(pooled)
+        else:
+            neg_embeds, neg_pooled = self._encode_text("")
+        negative = {"encoder_hidden_states": neg_embeds}
+        if xl:
+            negative["text_embeds"] = neg_pooled
+            negative["time_ids"] = self._time_ids(pixel_hw, negative=True)
+        return {k: np.concatenate([np.repeat(negative[k], batch, axis=0), v])
+                for k, v in conds.items()}
+
+    def _time_ids(self, pixel_hw, *, negative: bool) -> np.ndarray:
+        """SDXL's micro-conditioning: original size, crop corner (0, 0), then the target size
+        or, for refiner models, an aesthetic score. Sizes are the (snapped) input's."""
+        height, width = (int(x) for x in pixel_hw)
+        tail = ((AESTHETIC_SCORES[1] if negative else AESTHETIC_SCORES[0]),) \
+            if self.config["requires_aesthetics_score"] else (height, width)
+        return np.array([[height, width, 0, 0, *tail]], dtype=np.float32)
+
+    def _noised_latents(self, pixels: np.ndarray, num_inference_steps: int, strength: float,
+                        generators: list):
+        """Encode, sample the posterior, scale, then ``add_noise`` at the first kept timestep.
+        Returns (latents as a torch tensor, index of the first step to run)."""
+        import torch
+
+        self.scheduler.set_timesteps(num_inference_steps)
+        init_timestep = min(int(num_inference_steps * strength), num_inference_steps)
+        begin = max(num_inference_steps - init_timestep, 0)  # get_timesteps' t_start
+        posterior = self.graphs["vae_encoder"].run({"image": pixels})
+        mean = torch.from_numpy(posterior["latent_mean"])
+        std = torch.from_numpy(posterior["latent_std"])
+        latents = mean + std * draw_noise(tuple(mean.shape), generators)
+        scaling = self.config["scaling_factor"]
+        latents_mean, latents_std = self._latent_stats(latents)
+        if latents_mean is not None:
+            latents = (latents - latents_mean) * scaling / latents_std
+        else:
+            latents = scaling * latents
+        noise = draw_noise(tuple(latents.shape), generators)
+        return latents + noise * self.scheduler.sigmas[begin] * 1.05, begin
+
+    def _latent_stats(self, latents):
+        import torch
+
+        mean, std = self.config.get("latents_mean"), self.config.get("latents_std")
+        if mean is None or std is None:
+            return None, None
+        channels = latents.shape[1]
+        return (torch.tensor(mean).view(1, channels, 1, 1),
+                torch.tensor(std).view(1, channels, 1, 1))
+
+    def _predict_noise(self, latents, index: int, conds: dict[str, np.ndarray]):
+        import torch
+
+        model_input = torch.cat([latents] * 2) if self._guided else latents
+        model_input = self.scheduler.scale_model_input(model_input, index)
+        timestep = np.full(model_input.shape[0], float(self.scheduler.timesteps[index]),
+                           dtype=np.float32)
+        out = self.graphs["unet"].run({"sample": model_input.numpy(), "timestep": timestep,
+                                       **conds})["out_sample"]
+        noise_pred = torch.from_numpy(out)
+        if self._guided:
+            uncond, text = noise_pred.chunk(2)
+            noise_pred = uncond + self.guidance_scale * (text - uncond)
+        return noise_pred
+
+    def _decode(self, latents) -> list["Image"]:
+        """Unscale, decode, then ``VaeImageProcessor.postprocess`` to PIL."""
+        from PIL import Image as PILImage
+
+        latents_mean, latents_std = self._latent_stats(latents)
+        scaling = self.config["scaling_factor"]
+        if latents_mean is not None:
+            latents = latents * latents_std / scaling + latents_mean
+        else:
+            latents = latents / scaling
+        image = self.graphs["vae_decoder"].run({"latent": latents.numpy()})["image"]
+        image = np.clip(image * 0.5 + 0.5, 0.0, 1.0).transpose(0, 2, 3, 1)
+        return [PILImage.fromarray(im) for im in (image * 255).round().astype(np.uint8)]

@@ -1,0 +1,125 @@
+"""One ONNX graph in an onnxruntime session: provider choice, thread settings, numpy in/out.
+
+Imported only by the onnxruntime engines (never by a package ``__init__``), so importing
+onnxruntime at the top is fine here.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+DEVICES = ("auto", "cpu", "cuda", "tensorrt")
+# Past ~8 threads one small graph gains little, and engines share the machine with each other.
+MAX_INTRA_OP_THREADS = 8
+
+_ORT_TO_NUMPY = {
+    "tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64,
+    "tensor(int64)": np.int64, "tensor(int32)": np.int32, "tensor(int8)": np.int8,
+    "tensor(uint8)": np.uint8, "tensor(bool)": np.bool_,
+}
+
+
+class OrtModel:
+    """An ``onnxruntime.InferenceSession`` plus the names and dtypes of its inputs/outputs.
+
+    Use :meth:`load`. ``run`` is plain numpy in / numpy out on every provider; ``run_bound``
+    keeps outputs on the session's device (CUDA) as ``OrtValue`` for chaining graphs.
+    """
+
+    def __init__(self, session: ort.InferenceSession, path: Path, device: str):
+        self.session = session
+        self.path = path
+        self.device = device  # "cpu" or "cuda:<i>": where outputs of run_bound live
+        self.providers = session.get_providers()
+        self.input_names = [i.name for i in session.get_inputs()]
+        self.output_names = [o.name for o in session.get_outputs()]
+        self.input_dtypes = {i.name: _ORT_TO_NUMPY.get(i.type) for i in session.get_inputs()}
+
+    @classmethod
+    def load(cls, path: str | Path, *, device: str = "auto",
+             threads: int | None = None) -> OrtModel:
+        """Open the graph at ``path`` (its ``.data`` file alongside, if any).
+
+        ``device``: "auto" (TensorRT EP > CUDA EP > CPU EP, whichever this onnxruntime build
+        has) | "cpu" | "cuda[:i]" | "tensorrt[:i]". ``threads``: intra-op CPU threads (default
+        ``min(cpu_count, MAX_INTRA_OP_THREADS)``). Raises ValueError naming ``path`` when the
+        file is missing or is not a loadable ONNX graph, or when the device is unavailable.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise ValueError(f"no ONNX graph at {path} (file missing)")
+        providers, device_name = _providers(device)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or min(os.cpu_count() or 1, MAX_INTRA_OP_THREADS)
+        options.inter_op_num_threads = 1  # graphs here are sequential chains of ops
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3  # errors only: provider fallback notices are noise
+        try:
+            session = ort.InferenceSession(str(path), options, providers=providers)
+        except Exception as exc:  # onnxruntime raises its own Fail / InvalidProtobuf types
+            raise ValueError(f"{path} is not a loadable ONNX graph: {exc}") from exc
+        return cls(session, path, device_name)
+
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run the graph on numpy inputs; returns every output by name as a host numpy array.
+
+        Inputs are cast to the graph's declared dtype (e.g. int32 token ids -> int64).
+        """
+        outputs = self.session.run(self.output_names, self._host_feeds(feeds))
+        return dict(zip(self.output_names, outputs))
+
+    def run_bound(self, feeds: dict[str, np.ndarray | ort.OrtValue]) -> dict[str, ort.OrtValue]:
+        """Run with IOBinding: numpy inputs are copied to the device once, ``OrtValue`` inputs
+        are used in place, and outputs stay on ``self.device`` (call ``.numpy()`` to fetch)."""
+        binding = self.session.io_binding()
+        device_type, device_id = _split_device(self.device)
+        for name, value in feeds.items():
+            if isinstance(value, ort.OrtValue):
+                binding.bind_ortvalue_input(name, value)
+            else:
+                host = self._host_feeds({name: value})[name]
+                binding.bind_ortvalue_input(
+                    name, ort.OrtValue.ortvalue_from_numpy(host, device_type, device_id))
+        for name in self.output_names:
+            binding.bind_output(name, device_type, device_id)
+        self.session.run_with_iobinding(binding)
+        return dict(zip(self.output_names, binding.get_outputs()))
+
+    def _host_feeds(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        unknown = set(feeds) - set(self.input_names)
+        missing = set(self.input_names) - set(feeds)
+        if unknown or missing:
+            raise ValueError(f"{self.path.name}: expected inputs {self.input_names}, "
+                             f"got {sorted(feeds)}")
+        return {name: np.ascontiguousarray(value, dtype=self.input_dtypes[name])
+                for name, value in feeds.items()}
+
+
+def _providers(device: str) -> tuple[list, str]:
+    """(providers list for InferenceSession, device name where bound outputs live)."""
+    kind, _, index = device.partition(":")
+    if kind not in DEVICES:
+        raise ValueError(f"unknown device {device!r}; expected one of {', '.join(DEVICES)}")
+    device_id = int(index) if index else 0
+    available = ort.get_available_providers()
+    cpu = "CPUExecutionProvider"
+    cuda = ("CUDAExecutionProvider", {"device_id": device_id})
+    tensorrt = ("TensorrtExecutionProvider", {"device_id": device_id})
+    if kind == "cpu":
+        return [cpu], "cpu"
+    if kind == "auto":
+        chosen = [p for p in (tensorrt, cuda) if p[0] in available]
+        return [*chosen, cpu], (f"cuda:{device_id}" if chosen else "cpu")
+    wanted = [tensorrt, cuda] if kind == "tensorrt" else [cuda]
+    if wanted[0][0] not in available:
+        raise ValueError(f"device {device!r} needs {wanted[0][0]}, which this onnxruntime "
+                         f"build lacks (available: {', '.join(available)})")
+    return [p for p in wanted if p[0] in available] + [cpu], f"cuda:{device_id}"
+
+
+def _split_device(device: str) -> tuple[str, int]:
+    kind, _, index = device.partition(":")
+    return kind, int(index) if index else 0

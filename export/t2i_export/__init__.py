@@ -1,0 +1,1 @@
+"""t2i-export: compile a bundle's components to ONNX / TensorRT engines and its LLMs to GGUF."""

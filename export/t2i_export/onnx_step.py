@@ -1,0 +1,77 @@
+"""``t2i-export onnx``: each torch diffusion/CLIP component of a bundle to ONNX graphs."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+from t2i_export.stamps import is_current, make_stamp, write_stamp
+from t2i_sdk.bundle import atomic_directory, component_dir, load_bundle
+
+ONNX_KINDS = ("gligen", "clip", "img2img")  # causal LMs go to GGUF instead
+
+
+@dataclass(frozen=True)
+class OnnxOptions:
+    fp16: bool = False  # fp16 weights and activations, fp32 inputs/outputs
+    int8: bool = False  # dynamic int8 quantisation of text encoders and CLIP towers (opt-in)
+    optimize: bool = True  # onnxruntime offline graph optimisation
+
+    @property
+    def dtype(self) -> str:
+        """The manifest dtype: int8 marks any int8 graph (the exporters give int8 precedence)."""
+        return "int8" if self.int8 else "float16" if self.fp16 else "float32"
+
+
+def _exporter(kind: str) -> Callable:
+    if kind == "clip":
+        from t2i_export.onnx.clip_export import export_clip
+        return lambda src, out, o, progress: export_clip(
+            src, out, fp16=o.fp16, int8=o.int8, optimize=o.optimize, progress=progress)
+    if kind == "gligen":
+        from t2i_export.onnx.gligen_export import export_gligen
+        return lambda src, out, o, progress: export_gligen(
+            src, out, fp16=o.fp16, int8_text_encoder=o.int8, optimize=o.optimize, progress=progress)
+    if kind == "img2img":
+        from t2i_export.onnx.img2img_export import export_img2img
+        return lambda src, out, o, progress: export_img2img(
+            src, out, fp16=o.fp16, int8_text_encoder=o.int8, optimize=o.optimize, progress=progress)
+    raise ValueError(f"no ONNX exporter for kind {kind!r}")
+
+
+def onnx_stamp(files: dict[str, str], options: OnnxOptions) -> dict:
+    return make_stamp(files, "onnx", asdict(options))
+
+
+def export_component_onnx(src_dir: Path, files: dict[str, str], kind: str, out_dir: Path,
+                          options: OnnxOptions, *, progress=None) -> bool:
+    """Export one component into ``out_dir`` unless an identical export is already there.
+
+    Returns True if it exported, False if it skipped. The folder appears only when complete.
+    """
+    stamp = onnx_stamp(files, options)
+    if is_current(out_dir, stamp):
+        return False
+    with atomic_directory(out_dir, overwrite=True) as tmp:
+        _exporter(kind)(src_dir, tmp, options, progress)
+        write_stamp(tmp, stamp)
+    return True
+
+
+def export_bundle_onnx(bundle: Path, out: Path, options: OnnxOptions, *, roles=None,
+                       log=print, progress=None) -> dict[str, Path]:
+    """Export every torch ONNX-able component of ``bundle`` to ``out/<role>/``."""
+    manifest = load_bundle(bundle)
+    out.mkdir(parents=True, exist_ok=True)
+    done = {}
+    for role, entry in manifest.components.items():
+        if entry.kind not in ONNX_KINDS or (roles and role not in roles):
+            continue
+        if entry.engine != "torch":
+            log(f"{role}: engine {entry.engine!r}, not torch: skipped")
+            continue
+        exported = export_component_onnx(component_dir(bundle, entry), entry.files, entry.kind,
+                                         out / role, options, progress=progress)
+        log(f"{role}: {'exported' if exported else 'unchanged, skipped'} -> {out / role}")
+        done[role] = out / role
+    return done

@@ -1,0 +1,25 @@
+"""The layout reply as a JSON schema: llama.cpp turns it into a grammar, so a GGUF planner's
+output always parses (the validator in llm_planner still checks labels and box geometry)."""
+from t2i_sdk.layout import BASIC_COLORS
+
+LAYOUT_JSON_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "objects": {
+            "type": "array",
+            "maxItems": 30,  # GLIGEN grounds at most 30 boxes
+            "items": {
+                "type": "object",
+                "properties": {
+                    "phrase": {"type": "string"},
+                    "label": {"type": "string"},
+                    "color": {"anyOf": [{"type": "string", "enum": list(BASIC_COLORS)}, {"type": "null"}]},
+                    "box": {"type": "array", "items": {"type": "number"}, "minItems": 4, "maxItems": 4},
+                },
+                "required": ["phrase", "label", "color", "box"],
+            },
+        },
+        "background": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+    },
+    "required": ["objects", "background"],
+}

@@ -1,0 +1,206 @@
+"""Settings of an iterative DPO run (arXiv 2510.12041), loaded from YAML.
+
+Defaults follow the paper: β = 0.1, lr = 5e-6, LoRA r = 64, batch 256, n = 5 rewrites sampled
+at temperature 1.5, 6 rounds. A YAML file mirrors the dataclasses: top-level keys of
+:class:`RunConfig` plus the sections ``lora:``, ``dpo:``, ``sampling:`` and ``judge:``.
+"""
+from __future__ import annotations
+
+import types
+import typing
+from dataclasses import MISSING, asdict, dataclass, field, fields, is_dataclass
+from pathlib import Path
+
+from t2i_sdk.errors import InputError
+
+from t2i_training.judges.protocol import REWARD_DIMENSIONS
+
+QUANTIZATION_MODES = ("auto", "nf4", "none")
+# The paper's "general" rewriter; add "aesthetics" for its aesthetics rewriter (which trades
+# alignment for looks, Table 1).
+DEFAULT_DIMENSIONS = ("quality", "general_alignment", "physical_alignment")
+LLAMA_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+
+@dataclass(frozen=True)
+class LoraSettings:
+    r: int = 64
+    alpha: int = 128
+    dropout: float = 0.05
+    target_modules: tuple[str, ...] = LLAMA_PROJECTIONS  # attention q/k/v/o + MLP projections
+
+
+@dataclass(frozen=True)
+class DPOSettings:
+    beta: float = 0.1
+    learning_rate: float = 5e-6
+    batch_size: int = 256  # pairs per optimizer step, reached by gradient accumulation
+    micro_batch_size: int = 4  # pairs per forward pass
+    epochs: float = 1.0  # passes over one round's pairs
+    max_length: int = 512  # tokens of prompt + completion
+    gradient_checkpointing: bool = True
+    # TRL disables dropout so policy and reference log-probs are comparable; LoRA dropout then
+    # only matters if the adapter is trained further elsewhere.
+    disable_dropout: bool = True
+
+
+@dataclass(frozen=True)
+class SamplingSettings:
+    n_rewrites: int = 5  # n candidates per prompt: n(n−1) ordered pairs judged per dimension
+    temperature: float = 1.5  # high temperature for diverse candidates (paper §4)
+    top_p: float = 1.0
+    max_new_tokens: int = 160  # cap: the paper sees rewrites grow from ~15 to 100+ tokens
+    eval_temperature: float = 1.0  # what t2i_sdk's RewriteConfig samples at in deployment
+
+
+@dataclass(frozen=True)
+class JudgeSpec:
+    """Which :class:`PairwiseJudge` to build.
+
+    ``kind="programmatic"``: ``ProgrammaticJudge`` around the function named ``prefer`` in
+    :mod:`t2i_training.judges.programmatic`. ``kind="import"``: call ``target``
+    (``"package.module:factory"``) with ``options`` as keyword arguments.
+    """
+
+    kind: str = "programmatic"
+    prefer: str = "keeps_objects_adds_color"
+    target: str = ""
+    options: dict = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, text: str) -> "JudgeSpec":
+        """``"programmatic:NAME"`` or ``"import:pkg.mod:factory"`` (the CLI's ``--judge``)."""
+        kind, _, rest = text.partition(":")
+        if kind == "programmatic" and rest:
+            return cls(kind=kind, prefer=rest)
+        if kind == "import" and ":" in rest:
+            return cls(kind=kind, target=rest)
+        raise InputError(f"--judge {text!r}: use programmatic:FUNCTION or "
+                         f"import:package.module:factory")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One run. Paths are as given (relative to the working directory)."""
+
+    bundle: str  # T2I bundle that renders every rewrite (frozen during training)
+    prompts: str = "builtin:compositional"  # .txt / .jsonl file, or builtin:NAME
+    run_dir: str = "runs/dpo"
+    base_model: str | None = None  # causal LM folder; None: the bundle's rewriter
+    bundle_out: str | None = None  # where the final bundle goes; None: RUN_DIR/final/bundle
+    rounds: int = 6
+    prompts_per_round: int | None = None  # None: every training prompt each round
+    held_out_fraction: float = 0.1  # prompts kept out of training for the round reports
+    max_eval_prompts: int = 64
+    dimensions: tuple[str, ...] = DEFAULT_DIMENSIONS
+    render_steps: int = 20  # drafter steps per render; ONE seed per prompt across rewrites
+    quantization: str = "auto"  # "nf4" (QLoRA) | "none" (LoRA) | "auto": nf4 where it runs
+    device: str = "auto"
+    seed: int = 0
+    lora: LoraSettings = field(default_factory=LoraSettings)
+    dpo: DPOSettings = field(default_factory=DPOSettings)
+    sampling: SamplingSettings = field(default_factory=SamplingSettings)
+    judge: JudgeSpec = field(default_factory=JudgeSpec)
+
+    def __post_init__(self):
+        _check(self.rounds >= 1, "rounds must be >= 1")
+        _check(self.quantization in QUANTIZATION_MODES,
+               f"quantization must be one of {', '.join(QUANTIZATION_MODES)}, "
+               f"got {self.quantization!r}")
+        bad = [d for d in self.dimensions if d not in REWARD_DIMENSIONS]
+        _check(not bad and self.dimensions,
+               f"dimensions {bad or '[]'}: choose from {', '.join(REWARD_DIMENSIONS)}")
+        _check(0.0 <= self.held_out_fraction < 1.0, "held_out_fraction must be in [0, 1)")
+        _check(self.render_steps >= 1, "render_steps must be >= 1")
+        _check(self.sampling.n_rewrites >= 2, "sampling.n_rewrites must be >= 2 (pairs)")
+        _check(self.sampling.temperature > 0, "sampling.temperature must be > 0")
+        _check(self.sampling.max_new_tokens >= 1, "sampling.max_new_tokens must be >= 1")
+        _check(self.dpo.beta > 0 and self.dpo.learning_rate > 0,
+               "dpo.beta and dpo.learning_rate must be > 0")
+        _check(self.dpo.batch_size >= 1 and self.dpo.micro_batch_size >= 1,
+               "dpo.batch_size and dpo.micro_batch_size must be >= 1")
+        _check(self.lora.r >= 1, "lora.r must be >= 1")
+        _check(self.judge.kind in ("programmatic", "import"),
+               f"judge.kind must be programmatic or import, got {self.judge.kind!r}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _check(ok, message: str) -> None:
+    if not ok:
+        raise InputError(message)
+
+
+def load_config(path: str | Path, **overrides) -> RunConfig:
+    """Read a YAML run file. Unknown keys and wrong types raise ``InputError`` naming the key.
+
+    ``overrides`` replace top-level keys (e.g. ``run_dir`` from the command line).
+    """
+    import yaml
+
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise InputError(f"{path}: cannot read config: {e.strerror}") from None
+    except yaml.YAMLError as e:
+        raise InputError(f"{path}: not valid YAML: {str(e).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: expected a mapping of settings at the top level")
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    return config_from_dict(data, where=str(path))
+
+
+def config_from_dict(data: dict, where: str = "config") -> RunConfig:
+    """Build a :class:`RunConfig` from plain data, checking every key and type."""
+    return _build(RunConfig, data, where, prefix="")
+
+
+def _build(cls, data, where: str, prefix: str):
+    if not isinstance(data, dict):
+        raise InputError(f"{where}: {prefix.rstrip('.') or 'config'} must be a mapping")
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in fields(cls)}
+    for key in data:
+        if key not in known:
+            raise InputError(f"{where}: unknown key {prefix}{key!r} "
+                             f"(known: {', '.join(known)})")
+    kwargs = {}
+    for name, f in known.items():
+        if name in data:
+            kwargs[name] = _coerce(hints[name], data[name], where, prefix + name)
+        elif f.default is MISSING and f.default_factory is MISSING:
+            raise InputError(f"{where}: missing required key {prefix}{name!r}")
+    return cls(**kwargs)
+
+
+def _coerce(typ, value, where: str, key: str):
+    """Check ``value`` against the annotation ``typ``; return it in the dataclass's form."""
+    if is_dataclass(typ):
+        return _build(typ, value, where, prefix=key + ".")
+    origin, args = typing.get_origin(typ), typing.get_args(typ)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _coerce(inner, value, where, key)
+    if origin is tuple:
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+            raise InputError(f"{where}: {key} must be a list of strings, got {value!r}")
+        return tuple(value)
+    if typ is float and isinstance(value, str):
+        try:  # YAML 1.1 reads "5e-6" (no dot) as a string
+            value = float(value)
+        except ValueError:
+            pass
+    ok = {bool: lambda v: isinstance(v, bool),
+          int: lambda v: isinstance(v, int) and not isinstance(v, bool),
+          float: lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+          str: lambda v: isinstance(v, str),
+          dict: lambda v: isinstance(v, dict)}[typ]
+    if not ok(value):
+        raise InputError(f"{where}: {key} must be {typ.__name__}, got {value!r}")
+    return float(value) if typ is float else value
