@@ -154,8 +154,8 @@ def test_export_manifest_describes_the_graphs(fp32_dir, fp16_dir, tiny_dir):
     assert unet_sources[weights] == sha256_file(tiny_dir / "unet" / weights)
     assert manifest["pipeline"] == {
         "class": "StableDiffusionGLIGENPipeline", "latent_channels": 4, "sample_size": 32,
-        "vae_scale_factor": 2, "text_max_length": 77, "text_hidden_size": 32,
-        "cross_attention_dim": 32, "max_objects": 30,
+        "vae_scale_factor": 2, "image_size_multiple": 4, "text_max_length": 77,
+        "text_hidden_size": 32, "cross_attention_dim": 32, "max_objects": 30,
         "vae_scaling_factor": json.loads((tiny_dir / "vae/config.json").read_text())[
             "scaling_factor"]}
     assert {g["dtype"] for g in read_manifest(fp16_dir)["graphs"].values()} == {"fp16"}
@@ -259,5 +259,8 @@ def test_engine_rejects_bad_arguments(ort_engine, tmp_path):
         ort_engine.generate(PROMPT, [], [], [1], 0)
     with pytest.raises(ValueError, match="onnx_export.json"):
         OrtGligenDrafterEngine.load(tmp_path)
+    with pytest.raises(ValueError, match="multiples of 4"):
+        OrtGligenDrafterEngine.load(ort_engine.folder, device="cpu", height=62).generate(
+            PROMPT, [], [], [1], 1)
     with pytest.raises(ValueError, match="dtype"):
         OrtGligenDrafterEngine.load(tmp_path, dtype="float8")

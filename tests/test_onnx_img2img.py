@@ -214,6 +214,38 @@ def test_refine_odd_size_and_fp16_graphs(export_fp32, export_fp16, refiner_dir, 
         assert max(pixel_diff(a, b) for a, b in zip(got, expected)) < tolerance
 
 
+def test_first_unet_call_gets_the_same_inputs_as_diffusers(export_fp32, refiner_dir,
+                                                           test_images):
+    """Every UNet input of step one (noised latents, timestep, both text conditions, SDXL time
+    ids, negatives first) equals what the diffusers pipeline feeds its UNet, on a non-square,
+    non-multiple size with guidance on."""
+    odd = [im.resize((51, 38)) for im in test_images]
+    ref = torch_refiner.Img2ImgRefinerEngine.load(refiner_dir, device="cpu", guidance_scale=3.0)
+    seen = []
+
+    def record(_module, args, kwargs):
+        if not seen:
+            seen.append({"sample": args[0], "timestep": args[1],
+                         "encoder_hidden_states": kwargs["encoder_hidden_states"],
+                         **kwargs["added_cond_kwargs"]})
+
+    hook = ref.pipe.unet.register_forward_pre_hook(record, with_kwargs=True)
+    try:
+        ref.refine(odd, PROMPT, seeds=[5, 6], strength=0.6, steps=2)
+    finally:
+        hook.remove()
+    ort = OrtImg2ImgRefinerEngine.load(export_fp32, device="cpu", guidance_scale=3.0)
+    unet, fed = ort.graphs["unet"], []
+    run = unet.run
+    unet.run = lambda feeds: fed.append(feeds) or run(feeds)
+    ort.refine(odd, PROMPT, seeds=[5, 6], strength=0.6, steps=2)
+    assert len(fed) == 2
+    expected = {k: np.broadcast_to(v.numpy(), fed[0][k].shape) for k, v in seen[0].items()}
+    assert expected["time_ids"][0].tolist() == [38, 50, 0, 0, 38, 50]  # (h, w) snapped to 2
+    for key, value in fed[0].items():
+        np.testing.assert_allclose(value, expected[key], rtol=1e-4, atol=1e-5, err_msg=key)
+
+
 def test_refine_is_per_seed_deterministic(export_fp32, test_images):
     ort = OrtImg2ImgRefinerEngine.load(export_fp32, device="cpu")
     pair = ort.refine(test_images, PROMPT, seeds=[3, 4], strength=0.5, steps=2)

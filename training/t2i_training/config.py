@@ -16,6 +16,7 @@ from t2i_sdk.errors import InputError
 from t2i_training.judges.protocol import REWARD_DIMENSIONS
 
 QUANTIZATION_MODES = ("auto", "nf4", "none")
+JUDGE_KINDS = ("programmatic", "vlm", "http", "import")
 # The paper's "general" rewriter; add "aesthetics" for its aesthetics rewriter (which trades
 # alignment for looks, Table 1).
 DEFAULT_DIMENSIONS = ("quality", "general_alignment", "physical_alignment")
@@ -55,11 +56,12 @@ class SamplingSettings:
 
 @dataclass(frozen=True)
 class JudgeSpec:
-    """Which :class:`PairwiseJudge` to build.
+    """Which :class:`PairwiseJudge` to build (see ``rounds.build_judge``).
 
     ``kind="programmatic"``: ``ProgrammaticJudge`` around the function named ``prefer`` in
-    :mod:`t2i_training.judges.programmatic`. ``kind="import"``: call ``target``
-    (``"package.module:factory"``) with ``options`` as keyword arguments.
+    :mod:`t2i_training.judges.programmatic`. ``"vlm"`` / ``"http"``: ``VLMJudge(**options)`` /
+    ``HTTPJudge(**options)``. ``"import"``: call ``target`` (``"package.module:factory"``) with
+    ``options`` as keyword arguments.
     """
 
     kind: str = "programmatic"
@@ -69,13 +71,16 @@ class JudgeSpec:
 
     @classmethod
     def parse(cls, text: str) -> "JudgeSpec":
-        """``"programmatic:NAME"`` or ``"import:pkg.mod:factory"`` (the CLI's ``--judge``)."""
+        """The CLI's ``--judge``: ``programmatic:FUNCTION``, ``vlm:MODEL_DIR`` or
+        ``import:package.module:factory``."""
         kind, _, rest = text.partition(":")
         if kind == "programmatic" and rest:
             return cls(kind=kind, prefer=rest)
+        if kind == "vlm" and rest:
+            return cls(kind=kind, options={"model_dir": rest})
         if kind == "import" and ":" in rest:
             return cls(kind=kind, target=rest)
-        raise InputError(f"--judge {text!r}: use programmatic:FUNCTION or "
+        raise InputError(f"--judge {text!r}: use programmatic:FUNCTION, vlm:MODEL_DIR or "
                          f"import:package.module:factory")
 
 
@@ -120,8 +125,8 @@ class RunConfig:
         _check(self.dpo.batch_size >= 1 and self.dpo.micro_batch_size >= 1,
                "dpo.batch_size and dpo.micro_batch_size must be >= 1")
         _check(self.lora.r >= 1, "lora.r must be >= 1")
-        _check(self.judge.kind in ("programmatic", "import"),
-               f"judge.kind must be programmatic or import, got {self.judge.kind!r}")
+        _check(self.judge.kind in JUDGE_KINDS,
+               f"judge.kind must be one of {', '.join(JUDGE_KINDS)}, got {self.judge.kind!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from t2i_sdk.errors import BundleError, InputError
-
+from t2i_engines.errors import EngineSettingsError, ModelFilesError
 from t2i_engines.llamacpp.sampling import (SamplerChain, SamplingSettings, closing_bias,
                                            json_schema_grammar)
 
@@ -32,7 +31,7 @@ class LlamaCppEngine:
         self._vocab = llama_vocab(llm)
         template = llm.metadata.get("tokenizer.chat_template")
         if not template:
-            raise BundleError("the GGUF file has no tokenizer.chat_template")
+            raise ModelFilesError("the GGUF file has no tokenizer.chat_template")
         # Same Jinja environment and helpers as transformers' apply_chat_template.
         self._formatter = Jinja2ChatFormatter(
             template, eos_token=self._piece(llm.token_eos()), bos_token=self._piece(llm.token_bos()))
@@ -61,7 +60,7 @@ class LlamaCppEngine:
                 model_path=str(gguf_path), n_ctx=n_ctx, n_gpu_layers=0 if device == "cpu" else -1,
                 main_gpu=gpu_index, logits_all=False, verbose=False)
         except (ValueError, RuntimeError) as exc:
-            raise BundleError(f"llama.cpp could not load {gguf_path}: {exc}") from exc
+            raise ModelFilesError(f"llama.cpp could not load {gguf_path}: {exc}") from exc
         engine = cls(llm, device, grammar)
         if grammar is not None:
             SamplerChain(engine._vocab, grammar, None).close()  # fail at load on a bad grammar
@@ -83,7 +82,7 @@ class LlamaCppEngine:
         greedily toward the nearest closing (up to ``CLOSING_TOKENS`` more tokens).
         """
         if n < 0 or temperature < 0 or not 0 < top_p <= 1 or max_new_tokens < 1:
-            raise InputError(f"bad generation settings: n={n}, temperature={temperature}, "
+            raise EngineSettingsError(f"bad generation settings: n={n}, temperature={temperature}, "
                              f"top_p={top_p}, max_new_tokens={max_new_tokens}")
         if n == 0:
             return []
@@ -100,14 +99,14 @@ class LlamaCppEngine:
     def _encode_chat(self, messages: list[dict]) -> list[int]:
         """Render the chat template and tokenise it as-is (the template writes its own BOS)."""
         if not messages:
-            raise InputError("messages must not be empty")
+            raise EngineSettingsError("messages must not be empty")
         text = self._formatter(messages=messages).prompt
         return self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
 
     def _reply(self, prompt: list[int], settings: SamplingSettings, max_new_tokens: int) -> str:
         budget = self.llm.n_ctx() - len(prompt)
         if budget < 1:
-            raise InputError(f"the prompt takes {len(prompt)} tokens; the context holds "
+            raise EngineSettingsError(f"the prompt takes {len(prompt)} tokens; the context holds "
                              f"{self.llm.n_ctx()}")
         # A fresh evaluation every time: reusing a cached prefix changes batch shapes, and
         # with them the last bits of the logits, so the same seed could give another reply.
@@ -161,7 +160,7 @@ def find_gguf(path: Path) -> Path:
         return path
     found = sorted(path.glob("*.gguf")) if path.is_dir() else []
     if len(found) != 1:
-        raise BundleError(f"expected a .gguf file or a folder with exactly one at {path}, "
+        raise ModelFilesError(f"expected a .gguf file or a folder with exactly one at {path}, "
                           f"found {len(found)}")
     return found[0]
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import json
+import re
 from dataclasses import dataclass
 
 import llama_cpp
@@ -33,11 +34,19 @@ class SamplingSettings:
     seed: int
 
 
+# llama.cpp's own JSON string character rule. llama-cpp-python's Python port of the schema
+# converter writes ``char ::= [^"\\] | ...``, which lets raw control characters (byte-level
+# tokens such as 0x04) into strings, and json.loads rejects those.
+_JSON_CHAR_RULE = r'char ::= [^"\\\x7F\x00-\x1F] | [\\] (["\\/bfnrt] | "u" [0-9a-fA-F]{4})'
+
+
 def json_schema_grammar(schema: dict) -> str:
-    """GBNF for JSON matching ``schema`` (llama-cpp-python's port of llama.cpp's converter)."""
+    """GBNF for JSON matching ``schema`` (llama-cpp-python's port of llama.cpp's converter,
+    with llama.cpp's stricter string-character rule)."""
     from llama_cpp.llama_grammar import json_schema_to_gbnf
 
-    return json_schema_to_gbnf(json.dumps(schema))
+    grammar = json_schema_to_gbnf(json.dumps(schema))
+    return re.sub(r"^char ::= .*$", lambda _: _JSON_CHAR_RULE, grammar, flags=re.MULTILINE)
 
 
 class SamplerChain:

@@ -118,9 +118,14 @@ class OrtGligenDrafterEngine:
         return to_pil_images(self.vae_decoder.run({"latent": scaled})["image"])
 
     def _latent_size(self) -> tuple[int, int]:
-        factor = self.pipeline["vae_scale_factor"]
+        factor, multiple = self.pipeline["vae_scale_factor"], self.pipeline["image_size_multiple"]
         default = self.pipeline["sample_size"] * factor
-        return (self.height or default) // factor, (self.width or default) // factor
+        height, width = self.height or default, self.width or default
+        if height % multiple or width % multiple:
+            # The traced UNet has no padding branch for sizes its down-sampling cannot halve.
+            raise ValueError(f"height and width must be multiples of {multiple} for this "
+                             f"exported UNet, got {height}x{width}")
+        return height // factor, width // factor
 
     def _encode(self, prompt: str, phrases: list[str], batch: int,
                 cfg: bool) -> tuple["np.ndarray", "np.ndarray"]:

@@ -275,7 +275,7 @@ class OrtImg2ImgRefinerEngine:
         else:
             latents = scaling * latents
         noise = draw_noise(tuple(latents.shape), generators)
-        return latents + noise * self.scheduler.sigmas[begin] * 1.05, begin
+        return latents + noise * self.scheduler.sigmas[begin], begin
 
     def _latent_stats(self, latents):
         import torch

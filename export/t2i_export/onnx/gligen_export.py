@@ -10,7 +10,7 @@ Output folder::
                              gligen_masks [B, 30] (1 = slot used), gligen_scale float32 [1]
                              -> out_sample [B, 4, h, w]
     vae_decoder/model.onnx   latent [B, 4, h, w] (already divided by the VAE scaling factor)
-                             -> image [B, 3, 8h', 8w'] in [-1, 1]
+                             -> image [B, 3, f*h, f*w] in [-1, 1] (f: VAE scale factor)
     tokenizer/, scheduler/, model_index.json   copied from the source
     onnx_export.json         what the graphs are (see ``write_manifest``)
 
@@ -20,7 +20,9 @@ the plain UNet that diffusers runs with the fuser disabled or without GLIGEN inp
 box inputs are then ignored). The price is that ungrounded steps still compute the fuser.
 ``timestep`` is a float32 vector so that integer (DDIM) and fractional (Euler) schedules share
 one graph; diffusers casts timesteps to float before the sinusoidal embedding anyway.
-Spatial axes are dynamic; latent sizes must be multiples of the UNet's total down-sampling.
+Spatial axes are dynamic, but the trace fixed diffusers' branch for sizes its down-sampling
+divides: image sides must be multiples of ``image_size_multiple`` (VAE factor x 2^(UNet
+levels - 1), 64 for SD 1.x) -- the torch UNet pads other sizes, the graph rejects them.
 """
 from __future__ import annotations
 
@@ -208,10 +210,12 @@ def pipeline_settings(src_dir: Path) -> dict:
     vae = _read_json(src_dir / "vae" / "config.json")
     tokenizer = _read_json(src_dir / "tokenizer" / "tokenizer_config.json")
     text = _read_json(src_dir / "text_encoder" / "config.json")
+    vae_factor = 2 ** (len(vae["block_out_channels"]) - 1)
     return {"class": _read_json(src_dir / "model_index.json").get("_class_name"),
             "latent_channels": int(unet["in_channels"]),
             "sample_size": int(unet["sample_size"]),
-            "vae_scale_factor": 2 ** (len(vae["block_out_channels"]) - 1),
+            "vae_scale_factor": vae_factor,
+            "image_size_multiple": vae_factor * 2 ** (len(unet["block_out_channels"]) - 1),
             "vae_scaling_factor": float(vae.get("scaling_factor", 0.18215)),
             "text_max_length": int(tokenizer.get("model_max_length", 77)),
             "text_hidden_size": int(text["hidden_size"]),
