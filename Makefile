@@ -12,7 +12,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q $(TORCH_SPEC)
-	$(PY) -m pip install -q -e ".[torch,test]"
+	$(PY) -m pip install -q -e ".[torch,onnx,llama,train,test]"
 	touch $@
 
 install: $(VENV)/.installed

@@ -140,8 +140,10 @@ def test_vlm_judge_asks_both_orders_for_every_dimension(tiny_vlm_judge, monkeypa
 
 def test_vlm_judge_cancels_position_bias(tiny_vlm_judge, monkeypatch):
     monkeypatch.setattr(tiny_vlm_judge, "ask", lambda prompt, i1, i2, dim: "1")
-    assert tiny_vlm_judge.compare("p", RED, BLUE, "quality") == Verdict(0, True, "A|B: '1'; B|A: '1'")
-    monkeypatch.setattr(tiny_vlm_judge, "ask", lambda prompt, i1, i2, dim: "1" if i1 is RED.image else "2")
+    expected = Verdict(0, True, "A|B: '1'; B|A: '1'")
+    assert tiny_vlm_judge.compare("p", RED, BLUE, "quality") == expected
+    prefers_red = lambda prompt, i1, i2, dim: "1" if i1 is RED.image else "2"  # noqa: E731
+    monkeypatch.setattr(tiny_vlm_judge, "ask", prefers_red)
     assert tiny_vlm_judge.compare("p", RED, BLUE, "quality").vote == 1
     assert tiny_vlm_judge.compare("p", BLUE, RED, "quality").vote == -1
 

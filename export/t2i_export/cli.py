@@ -9,6 +9,7 @@ import sys
 from contextlib import contextmanager
 from pathlib import Path
 
+from t2i_engines.errors import EngineError
 from t2i_sdk.errors import T2IError
 
 
@@ -137,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (T2IError, ValueError, FileNotFoundError) as exc:
+    except (T2IError, EngineError, ValueError, FileNotFoundError) as exc:
         print(f"t2i-export: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -12,15 +12,8 @@ ENGINE_SUFFIX = ".plan"
 
 def check_tensorrt() -> None:
     """Raise before any work when TensorRT or a CUDA GPU is missing: nothing gets written."""
-    try:
-        import tensorrt  # noqa: F401
-    except ImportError:
-        raise T2IError("TensorRT is not installed: pip install 't2i-sdk[gpu]' on a machine "
-                       "with an NVIDIA GPU") from None
-    import torch
-    if not torch.cuda.is_available():
-        raise T2IError("TensorRT needs a CUDA GPU and none is visible (torch.cuda.is_available() "
-                       "is False)")
+    from t2i_engines.tensorrt.runtime import require_tensorrt
+    require_tensorrt()
 
 
 def onnx_graphs(onnx_dir: Path) -> list[Path]:
@@ -44,7 +37,8 @@ def build_component_tensorrt(onnx_dir: Path, out_dir: Path, *, timing_cache: Pat
     engines = []
     for graph in onnx_graphs(out_dir):
         engine = graph.with_suffix(ENGINE_SUFFIX)
-        build_engine(graph, engine, fp16=True, profile=default_profiles(graph),
+        # batch up to 16: classifier-free guidance doubles a batch of 8 drafts
+        build_engine(graph, engine, fp16=True, profile=default_profiles(graph, batch=(1, 8, 16)),
                      timing_cache=timing_cache, progress=progress)
         engines.append(engine)
     return engines

@@ -38,21 +38,24 @@ def _torch_causal_lm(path, entry, device):
     return CausalLMEngine.load(path, device=device, dtype=entry.dtype)
 
 
+# Exported graphs run on onnxruntime or, for engine "tensorrt", on the .plan files beside them.
 def _ort_gligen(path, entry, device):
     from t2i_engines.onnxruntime.gligen_drafter import OrtGligenDrafterEngine
     from t2i_sdk.stages.draft import LayoutDrafter
-    return LayoutDrafter(OrtGligenDrafterEngine.load(path, device=device, dtype=entry.dtype, **entry.options))
+    return LayoutDrafter(OrtGligenDrafterEngine.load(path, device=device, dtype=entry.dtype,
+                                                     runtime=entry.engine, **entry.options))
 
 
 def _ort_clip(path, entry, device):
     from t2i_engines.onnxruntime.clip_scorer import OrtClipScorerEngine
-    return OrtClipScorerEngine.load(path, device=device, dtype=entry.dtype)
+    return OrtClipScorerEngine.load(path, device=device, dtype=entry.dtype, runtime=entry.engine)
 
 
 def _ort_img2img(path, entry, device):
     from t2i_engines.onnxruntime.img2img_refiner import OrtImg2ImgRefinerEngine
     options = {k: v for k, v in entry.options.items() if k == "guidance_scale"}
-    return OrtImg2ImgRefinerEngine.load(path, device=device, dtype=entry.dtype, **options)
+    return OrtImg2ImgRefinerEngine.load(path, device=device, dtype=entry.dtype,
+                                        runtime=entry.engine, **options)
 
 
 def _llamacpp_causal_lm(path, entry, device):
@@ -74,6 +77,9 @@ LOADERS: dict[tuple[str, str], Callable] = {
     ("onnxruntime", "gligen"): _ort_gligen,
     ("onnxruntime", "clip"): _ort_clip,
     ("onnxruntime", "img2img"): _ort_img2img,
+    ("tensorrt", "gligen"): _ort_gligen,
+    ("tensorrt", "clip"): _ort_clip,
+    ("tensorrt", "img2img"): _ort_img2img,
     ("llama.cpp", "causal-lm"): _llamacpp_causal_lm,
 }
 
@@ -90,7 +96,7 @@ def load_component(bundle_dir: Path, entry, device: str):
     except ImportError as exc:  # an engine's optional dependency is not installed
         raise BundleError(f"component {entry.role!r} needs {exc.name or exc}: install the extra for "
                           f"engine {entry.engine!r} (see README)") from exc
-    except (EngineError, OSError) as exc:
+    except (EngineError, OSError, ValueError) as exc:  # unreadable files, mismatched engines
         raise BundleError(f"component {entry.role!r} at {path}: {exc}") from exc
 
 

@@ -98,6 +98,7 @@ class RunConfig:
     held_out_fraction: float = 0.1  # prompts kept out of training for the round reports
     max_eval_prompts: int = 64
     dimensions: tuple[str, ...] = DEFAULT_DIMENSIONS
+    render: bool = True  # False: no T2I model; for judges that ignore images (programmatic)
     render_steps: int = 20  # drafter steps per render; ONE seed per prompt across rewrites
     quantization: str = "auto"  # "nf4" (QLoRA) | "none" (LoRA) | "auto": nf4 where it runs
     device: str = "auto"

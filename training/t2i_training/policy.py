@@ -16,6 +16,7 @@ from t2i_sdk.errors import InputError
 from t2i_training.config import LoraSettings
 
 SYSTEM_PROMPT = RewriteConfig().system_prompt
+METRICS_FILE = "train_metrics.json"
 
 
 @dataclass(frozen=True)
@@ -173,15 +174,26 @@ def sample_rewrites(policy: Policy, prompt: str, n: int, seed: int, *, temperatu
     return [Rewrite(raw, clean_rewrite(raw) or prompt, engine.count_tokens(raw)) for raw in raws]
 
 
-def save_adapter(policy: Policy, out_dir: str | Path) -> Path:
-    """Write adapter ``"default"`` (safetensors + adapter_config.json) all-or-nothing."""
+def save_adapter(policy: Policy, out_dir: str | Path, metrics: dict | None = None) -> Path:
+    """Write adapter ``"default"`` (safetensors + adapter_config.json, plus ``metrics`` as
+    train_metrics.json) all-or-nothing."""
+    import json
+
     from t2i_sdk.bundle.atomic import atomic_directory
 
     out_dir = Path(out_dir)
     with atomic_directory(out_dir, overwrite=True) as tmp:
         policy.model.save_pretrained(str(tmp), selected_adapters=["default"],
                                      safe_serialization=True)
+        (tmp / METRICS_FILE).write_text(json.dumps(metrics or {}, indent=2) + "\n")
     return out_dir
+
+
+def read_adapter_metrics(adapter_dir: str | Path) -> dict:
+    import json
+
+    path = Path(adapter_dir) / METRICS_FILE
+    return json.loads(path.read_text()) if path.is_file() else {}
 
 
 def merge_adapter(base_model: str | Path, adapter_dir: str | Path, out_dir: str | Path) -> Path:

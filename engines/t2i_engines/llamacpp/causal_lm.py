@@ -82,8 +82,9 @@ class LlamaCppEngine:
         greedily toward the nearest closing (up to ``CLOSING_TOKENS`` more tokens).
         """
         if n < 0 or temperature < 0 or not 0 < top_p <= 1 or max_new_tokens < 1:
-            raise EngineSettingsError(f"bad generation settings: n={n}, temperature={temperature}, "
-                             f"top_p={top_p}, max_new_tokens={max_new_tokens}")
+            raise EngineSettingsError(
+                f"bad generation settings: n={n}, temperature={temperature}, top_p={top_p}, "
+                f"max_new_tokens={max_new_tokens}")
         if n == 0:
             return []
         prompt = self._encode_chat(messages)
@@ -106,8 +107,8 @@ class LlamaCppEngine:
     def _reply(self, prompt: list[int], settings: SamplingSettings, max_new_tokens: int) -> str:
         budget = self.llm.n_ctx() - len(prompt)
         if budget < 1:
-            raise EngineSettingsError(f"the prompt takes {len(prompt)} tokens; the context holds "
-                             f"{self.llm.n_ctx()}")
+            raise EngineSettingsError(f"the prompt takes {len(prompt)} tokens; the context "
+                                      f"holds {self.llm.n_ctx()}")
         # A fresh evaluation every time: reusing a cached prefix changes batch shapes, and
         # with them the last bits of the logits, so the same seed could give another reply.
         self.llm.reset()

@@ -44,7 +44,7 @@ class OrtClipScorerEngine:
 
     @classmethod
     def load(cls, path: str | Path, *, device: str = "auto", dtype: str = "auto",
-             batch_size: int = DEFAULT_BATCH_SIZE) -> OrtClipScorerEngine:
+             batch_size: int = DEFAULT_BATCH_SIZE, runtime: str = "onnxruntime") -> OrtClipScorerEngine:
         """Load an exported CLIP folder (``onnx_export.json``, two graphs, tokenizer and image
         processor files).
 
@@ -52,9 +52,12 @@ class OrtClipScorerEngine:
         ``dtype``: accepted for interface parity ("auto" | "float32" | "float16" | "bfloat16" |
         "int8"; other names raise ValueError) but the precision was fixed at export time and is
         reported as ``self.dtype`` ("fp32" | "fp16" | "int8"): a bundle's entry says float32
-        for int8 graphs, whose inputs and outputs are float32.
+        for int8 graphs, whose inputs and outputs are float32. ``runtime="tensorrt"`` runs
+        the ``.plan`` engines built beside the graphs.
         """
         from transformers import AutoImageProcessor, AutoTokenizer
+
+        from t2i_engines.onnxruntime.graph_runner import load_graph
 
         path = Path(path)
         manifest = _read_manifest(path)
@@ -63,8 +66,8 @@ class OrtClipScorerEngine:
         graphs = manifest["graphs"]
         if dtype not in DTYPES:
             raise ValueError(f"unknown dtype {dtype!r}; expected one of {', '.join(DTYPES)}")
-        text = OrtModel.load(path / graphs["text_model"]["path"], device=device)
-        vision = OrtModel.load(path / graphs["vision_model"]["path"], device=device)
+        text = load_graph(path / graphs["text_model"]["path"], device=device, runtime=runtime)
+        vision = load_graph(path / graphs["vision_model"]["path"], device=device, runtime=runtime)
         tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
         # backend left to transformers, as in the torch engine: torchvision if present, else PIL.
         image_processor = AutoImageProcessor.from_pretrained(path, local_files_only=True)

@@ -53,11 +53,12 @@ class OrtGligenDrafterEngine:
     @classmethod
     def load(cls, path, *, device: str = "auto", dtype: str = "auto", guidance_scale: float = 7.5,
              height: int | None = None, width: int | None = None, gligen_beta: float = 0.3,
-             progress: bool = False) -> "OrtGligenDrafterEngine":
+             progress: bool = False, runtime: str = "onnxruntime") -> "OrtGligenDrafterEngine":
         """Open an ``export_gligen`` folder. ``device``: "auto" (TensorRT > CUDA > CPU provider,
         whichever onnxruntime has) | "cpu" | "cuda[:i]". ``dtype`` is checked but the graphs'
-        precision (see ``onnx_export.json``) is what runs."""
-        from t2i_engines.onnxruntime.session import OrtModel
+        precision (see ``onnx_export.json``) is what runs. ``runtime="tensorrt"`` runs the
+        ``.plan`` engines built beside the graphs."""
+        from t2i_engines.onnxruntime.graph_runner import load_graph
 
         if dtype not in DTYPES:
             raise ValueError(f"unknown dtype {dtype!r}; expected one of {', '.join(DTYPES)}")
@@ -66,7 +67,7 @@ class OrtGligenDrafterEngine:
         if not manifest_path.is_file():
             raise ValueError(f"{folder}: no {MANIFEST_NAME}; not an exported GLIGEN folder")
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        graphs = {name: OrtModel.load(folder / entry["path"], device=device)
+        graphs = {name: load_graph(folder / entry["path"], device=device, runtime=runtime)
                   for name, entry in manifest["graphs"].items()}
         return cls(folder, graphs, manifest["pipeline"], guidance_scale=guidance_scale,
                    height=height, width=width, gligen_beta=gligen_beta, progress=progress)

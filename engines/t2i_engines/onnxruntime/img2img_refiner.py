@@ -141,11 +141,14 @@ class OrtImg2ImgRefinerEngine:
 
     @classmethod
     def load(cls, path, *, device: str = "auto", dtype: str = "auto", guidance_scale: float = 0.0,
-             progress: bool = False) -> "OrtImg2ImgRefinerEngine":
+             progress: bool = False, runtime: str = "onnxruntime") -> "OrtImg2ImgRefinerEngine":
         """Load a folder written by ``export_img2img``. ``device``: auto | cpu | cuda[:i] |
         tensorrt[:i] (mps runs on the CPU). ``dtype`` is checked but the graphs' own precision
-        (fixed at export) is what runs."""
+        (fixed at export) is what runs. ``runtime="tensorrt"`` runs the ``.plan`` engines
+        built beside the graphs."""
         from transformers import CLIPTokenizer
+
+        from t2i_engines.onnxruntime.graph_runner import load_graph
 
         if dtype not in DTYPES:
             raise ValueError(f"unknown dtype {dtype!r}; expected one of {', '.join(DTYPES)}")
@@ -157,7 +160,7 @@ class OrtImg2ImgRefinerEngine:
         if export.get("kind") != "img2img":
             raise ValueError(f"{folder / EXPORT_JSON} describes a {export.get('kind')!r} export")
         ort_device = _ort_device(device)
-        graphs = {name: OrtModel.load(folder / entry["path"], device=ort_device)
+        graphs = {name: load_graph(folder / entry["path"], device=ort_device, runtime=runtime)
                   for name, entry in export["graphs"].items()}
         names = ["tokenizer", "tokenizer_2"] if "text_encoder_2" in graphs else ["tokenizer"]
         tokenizers = [CLIPTokenizer.from_pretrained(folder / n, local_files_only=True)

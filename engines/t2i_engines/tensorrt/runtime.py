@@ -15,6 +15,8 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from t2i_engines.errors import EngineError
+
 if TYPE_CHECKING:
     import numpy as np
     import torch
@@ -26,11 +28,11 @@ INSTALL_HINT = "pip install 't2i-sdk[gpu]'"
 REBUILD_CMD = "t2i-export tensorrt <src> <out>"
 
 
-class TensorRTUnavailable(RuntimeError):
+class TensorRTUnavailable(EngineError, RuntimeError):
     """``tensorrt`` cannot be imported, or no CUDA GPU is visible to torch."""
 
 
-class EngineMismatch(RuntimeError):
+class EngineMismatch(EngineError, RuntimeError):
     """A plan was built by another TensorRT version or for another GPU architecture, or its
     metadata is missing: it must be rebuilt on this machine."""
 

@@ -15,7 +15,8 @@ from t2i_sdk.shapes.geneval import Summary, Verdict, evaluate, relative_position
 from t2i_sdk.shapes.render import render_scene, shape_mask
 from t2i_sdk.shapes.suites import SUITES, held_out_suite, reference_scenes
 from t2i_sdk.shapes.world import (COLOR_RGB, DEFAULT_COLORS, SHAPES, Scene, SceneObject,
-                                  WorldConfig, scene_for_caption, scene_stream)
+                                  WorldConfig, sample_scene, scene_for_caption,
+                                  scene_stream)
 
 __all__ = [
     "TAGS", "Caption", "Requirement", "is_held_out", "sample_caption",
@@ -24,5 +25,5 @@ __all__ = [
     "render_scene", "shape_mask",
     "SUITES", "held_out_suite", "reference_scenes",
     "COLOR_RGB", "DEFAULT_COLORS", "SHAPES", "Scene", "SceneObject", "WorldConfig",
-    "scene_for_caption", "scene_stream",
+    "sample_scene", "scene_for_caption", "scene_stream",
 ]

@@ -181,7 +181,8 @@ def _place_in_cells(sides, rng, size, border, gap) -> list[tuple[int, int, int, 
         room_y = int(np.floor(start_y + cell - gap / 2)) - lo_y - side
         if min(room_x, room_y) < 0:
             return None
-        x0, y0 = lo_x + int(rng.integers(0, room_x, endpoint=True)), lo_y + int(rng.integers(0, room_y, endpoint=True))
+        x0 = lo_x + int(rng.integers(0, room_x, endpoint=True))
+        y0 = lo_y + int(rng.integers(0, room_y, endpoint=True))
         boxes.append((x0, y0, x0 + side, y0 + side))
     return boxes
 

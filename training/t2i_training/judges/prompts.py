@@ -52,7 +52,7 @@ def judge_question(prompt: str, dimension: str) -> str:
 
 
 def parse_answer(raw: str) -> int | None:
-    """Map a judge's reply to the preferred image position: 1, 2, 0 for a tie, None if unreadable."""
+    """The image position a judge's reply prefers: 1, 2, 0 for a tie, None if unreadable."""
     match = _ANSWER_RE.match(raw.strip())
     if match is None:
         return None

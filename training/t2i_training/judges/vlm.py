@@ -70,8 +70,10 @@ class QwenVLPilProcessor:
         counts = [int(thw.prod()) // merge for thw in pixels["image_grid_thw"]]
         pieces = text[0].split(IMAGE_TOKEN)
         if len(pieces) - 1 != len(images):
-            raise ValueError(f"{len(pieces) - 1} {IMAGE_TOKEN} in the prompt for {len(images)} images")
-        expanded = pieces[0] + "".join(IMAGE_TOKEN * n + rest for n, rest in zip(counts, pieces[1:]))
+            raise ValueError(f"{len(pieces) - 1} {IMAGE_TOKEN} in the prompt for "
+                             f"{len(images)} images")
+        expanded = pieces[0] + "".join(IMAGE_TOKEN * n + rest
+                                       for n, rest in zip(counts, pieces[1:]))
         enc = self.tokenizer([expanded], add_special_tokens=False, return_tensors="pt")
         is_image = enc["input_ids"] == self.image_token_id
         return {**enc, "mm_token_type_ids": is_image.to(torch.int32) * IMAGE_TOKEN_TYPE,
