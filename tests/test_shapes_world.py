@@ -17,7 +17,7 @@ from t2i_sdk.shapes import (COLOR_RGB, DEFAULT_COLORS, SHAPES, TAGS, Caption, Wo
                             detect, evaluate, held_out_suite, reference_scenes, relative_position,
                             render_scene, scene_for_caption, scene_stream, shape_mask, summarize)
 from t2i_sdk.shapes import captions as cap
-from t2i_sdk.shapes.detect import DetectorConfig, connected_components
+from t2i_sdk.shapes.detect import connected_components
 from t2i_sdk.shapes.render import pixel_box
 
 
@@ -80,7 +80,8 @@ def test_background_is_far_from_every_object_color():
         pixels = np.asarray(render_scene(empty), dtype=float).reshape(-1, 3)
         assert pixels.std() > 0  # textured really is textured
         dist = np.sqrt(((pixels[:, None] - palette[None]) ** 2).sum(-1)).min()
-        assert dist > DetectorConfig().max_color_distance + 20
+        assert dist > 80
+        assert detect(render_scene(empty)) == []
 
 
 def test_position_scenes_show_exactly_the_stated_relation():
@@ -218,6 +219,17 @@ def test_detector_is_exact_on_500_rendered_scenes():
 
 def _center(box, size=64):
     return round((box[0] + box[2]) * size / 2 * 2) / 2, round((box[1] + box[3]) * size / 2 * 2) / 2
+
+
+def test_detector_tolerates_soft_edges():
+    """Model output is blurry; a slight blur must not change what is detected."""
+    from PIL import ImageFilter
+
+    scenes = list(islice(scene_stream(31), 150))
+    exact = sum(Counter((d.shape, d.color) for d in detect(
+        render_scene(s).filter(ImageFilter.GaussianBlur(0.6)))) == Counter(
+        (o.shape, o.color) for o in s.objects) for s in scenes)
+    assert exact >= 0.97 * len(scenes)
 
 
 def test_detector_works_at_other_sizes_and_ignores_specks():

@@ -11,6 +11,7 @@ whole policy relative to the base model.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import contextmanager
 from pathlib import Path
 
 from t2i_training.config import DPOSettings
@@ -27,6 +28,20 @@ def preference_dataset(pairs: list[dict]):
     return Dataset.from_list(rows)
 
 
+@contextmanager
+def _quiet_datasets():
+    """No "Tokenizing train dataset" bars from ``datasets`` inside the block."""
+    from datasets.utils import logging as ds_logging
+
+    was_enabled = ds_logging.is_progress_bar_enabled()
+    ds_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            ds_logging.enable_progress_bar()
+
+
 def accumulation(n_pairs: int, settings: DPOSettings) -> tuple[int, int]:
     """``(micro batch, accumulation steps)``: reach ``batch_size`` pairs per optimizer step,
     but never accumulate past one round's pairs (a round smaller than a batch still steps)."""
@@ -40,7 +55,7 @@ def train_dpo(policy: Policy, pairs: list[dict], settings: DPOSettings, out_dir:
     """Run DPO on ``pairs`` in place (adapter ``"default"``); returns summary metrics
     (last-step loss, reward accuracy and margin, steps, seconds)."""
     import torch
-    from transformers import TrainerCallback
+    from transformers import PrinterCallback, TrainerCallback
     from trl import DPOConfig, DPOTrainer
 
     micro, accum = accumulation(len(pairs), settings)
@@ -60,8 +75,10 @@ def train_dpo(policy: Policy, pairs: list[dict], settings: DPOSettings, out_dir:
             if on_step is not None:
                 on_step(state.global_step, state.max_steps)
 
-    trainer = DPOTrainer(model=policy.model, args=args, processing_class=policy.tokenizer,
-                         train_dataset=preference_dataset(pairs), callbacks=[_Progress()])
+    with _quiet_datasets():
+        trainer = DPOTrainer(model=policy.model, args=args, processing_class=policy.tokenizer,
+                             train_dataset=preference_dataset(pairs), callbacks=[_Progress()])
+    trainer.remove_callback(PrinterCallback)  # our own progress bar reports steps
     result = trainer.train()
     logs = [entry for entry in trainer.state.log_history if "loss" in entry]
     last = logs[-1] if logs else {}

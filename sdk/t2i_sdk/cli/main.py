@@ -1,4 +1,4 @@
-"""``t2i``: generate, plan, bundle create|tiny, demo. Errors are one line on stderr, exit 2."""
+"""``t2i``: generate, plan, bundle create|tiny, demo, eval. Errors are one line on stderr, exit 2."""
 from __future__ import annotations
 
 import argparse
@@ -9,12 +9,12 @@ from t2i_sdk.errors import T2IError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from t2i_sdk.cli import bundle_cmd, demo_cmd, generate_cmd, plan_cmd
+    from t2i_sdk.cli import bundle_cmd, demo_cmd, eval_cmd, generate_cmd, plan_cmd
 
     parser = argparse.ArgumentParser(prog="t2i", description=__doc__.split("\n")[0])
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (generate_cmd, plan_cmd, bundle_cmd, demo_cmd):
+    for module in (generate_cmd, plan_cmd, bundle_cmd, demo_cmd, eval_cmd):
         module.register(sub)
     return parser
 

@@ -1,8 +1,9 @@
 """A model-free detector for the shapes world: palette segmentation, connected components,
 and shape classification by template IoU.
 
-1. Each pixel takes its nearest palette color if it is within ``max_color_distance`` (RGB
-   Euclidean), else it is background (the gray background is >= ~90 from every color).
+1. Each pixel takes its nearest palette color if that is within ``max_color_distance`` (RGB
+   Euclidean) and nearer than the background (the median color of the image's edge frame),
+   else it is background. The midpoint rule keeps blurred shapes at their true size.
 2. Same-color pixels are grouped into 8-connected components (numpy label propagation).
 3. Each component's mask, cropped to its bounding box, is compared with every shape's mask
    drawn into a box of the same size (``render.shape_mask``): the best intersection-over-union
@@ -28,7 +29,7 @@ _HALF_NEIGHBOURS = ((0, 1), (1, 0), (1, 1), (1, -1))
 class DetectorConfig:
     colors: tuple[str, ...] = DEFAULT_COLORS  # palette to look for (names in world.COLOR_RGB)
     shapes: tuple[str, ...] = SHAPES
-    max_color_distance: float = 60.0  # RGB Euclidean; farther pixels are background
+    max_color_distance: float = 100.0  # RGB Euclidean; farther pixels are background
     min_area: float = 0.004  # component area as a fraction of the image (16 px at 64x64)
     max_area: float = 0.5  # a component this big is a colored background, not an object
     min_score: float = 0.5  # template IoU below this is not an object
@@ -58,7 +59,8 @@ def detect(image: Image.Image, config: DetectorConfig | None = None) -> list[Det
     config = config or DetectorConfig()
     rgb = np.asarray(image.convert("RGB"), dtype=np.float32)
     height, width = rgb.shape[:2]
-    classes = segment_colors(rgb, config.colors, config.max_color_distance)
+    classes = segment_colors(rgb, config.colors, config.max_color_distance,
+                             estimate_background(rgb))
     labels = connected_components(classes)
     found = []
     ids, counts = np.unique(labels[labels >= 0], return_counts=True)
@@ -78,14 +80,27 @@ def detect(image: Image.Image, config: DetectorConfig | None = None) -> list[Det
     return found
 
 
-def segment_colors(rgb: np.ndarray, colors: tuple[str, ...], max_distance: float) -> np.ndarray:
+def segment_colors(rgb: np.ndarray, colors: tuple[str, ...], max_distance: float,
+                   background: np.ndarray | None = None) -> np.ndarray:
     """(H, W) int: index into ``colors`` of each pixel's nearest color, -1 if none is within
-    ``max_distance``. ``rgb`` is (H, W, 3) in 0..255."""
+    ``max_distance`` or ``background`` (an RGB triple) is nearer still. ``rgb`` is (H, W, 3)
+    in 0..255. Competing with the background puts a blurred edge at its midpoint, so soft
+    shapes keep their size and corners."""
     palette = np.array([COLOR_RGB[c] for c in colors], dtype=np.float32)
     dist2 = ((rgb[:, :, None, :] - palette[None, None]) ** 2).sum(-1)
     nearest = dist2.argmin(-1)
-    within = np.take_along_axis(dist2, nearest[..., None], -1)[..., 0] <= max_distance ** 2
+    best = np.take_along_axis(dist2, nearest[..., None], -1)[..., 0]
+    within = best <= max_distance ** 2
+    if background is not None:
+        within &= best < ((rgb - np.asarray(background, np.float32)) ** 2).sum(-1)
     return np.where(within, nearest, -1)
+
+
+def estimate_background(rgb: np.ndarray) -> np.ndarray:
+    """Median color of the image's outermost 2-pixel frame (objects keep off the edges)."""
+    frame = np.concatenate([rgb[:2].reshape(-1, 3), rgb[-2:].reshape(-1, 3),
+                            rgb[:, :2].reshape(-1, 3), rgb[:, -2:].reshape(-1, 3)])
+    return np.median(frame, axis=0)
 
 
 def connected_components(classes: np.ndarray) -> np.ndarray:
