@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from t2i_engines.draft_args import check_draft_args, count_tokens, fit_to_token_limit
 from t2i_engines.onnxruntime.denoise import (denoise, initial_latents, load_scheduler,
                                               timestep_batch, to_pil_images)
 from t2i_engines.pytorch.gligen_drafter import (MAX_GLIGEN_OBJECTS, grounding_beta,
@@ -74,28 +75,17 @@ class OrtGligenDrafterEngine:
 
     def count_tokens(self, text: str) -> int:
         """Tokens ``text`` takes in the text encoder, special tokens included, untruncated."""
-        return len(self.tokenizer(text, truncation=False, verbose=False)["input_ids"])
-
-    def _fit_phrase(self, phrase: str) -> str:
-        # As the torch engine: cut an over-long phrase to the text encoder's limit.
-        if self.count_tokens(phrase) <= self.max_prompt_tokens:
-            return phrase
-        ids = self.tokenizer(phrase, add_special_tokens=False, verbose=False)["input_ids"]
-        return self.tokenizer.decode(ids[: self.max_prompt_tokens - 2])
+        return count_tokens(self.tokenizer, text)
 
     def generate(self, prompt: str, phrases: list[str],
                  boxes: list[tuple[float, float, float, float]], seeds: list[int],
                  steps: int) -> list["Image"]:
         """One image per seed, in one batch. ``boxes`` are (x0, y0, x1, y1) in [0, 1], y down,
         one per phrase; at most 30 are used. Empty ``phrases`` means plain text-to-image."""
-        if len(phrases) != len(boxes):
-            raise ValueError(f"phrases and boxes differ in length: {len(phrases)} != {len(boxes)}")
-        if not seeds:
-            raise ValueError("seeds must not be empty")
-        if steps < 1:
-            raise ValueError(f"steps must be >= 1, got {steps}")
+        check_draft_args(phrases, boxes, seeds, steps)
         n = min(len(phrases), MAX_GLIGEN_OBJECTS)
-        phrases = [self._fit_phrase(p) for p in phrases[:n]]
+        phrases = [fit_to_token_limit(self.tokenizer, p, self.max_prompt_tokens)
+                   for p in phrases[:n]]
         batch, cfg = len(seeds), self.guidance_scale > 1.0
         prompt_embeds, phrase_embeds = self._encode(prompt, phrases, batch, cfg)
         gligen = self._gligen_inputs(phrase_embeds, boxes[:n], batch, cfg)

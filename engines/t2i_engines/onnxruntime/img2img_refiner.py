@@ -17,7 +17,7 @@ import numpy as np
 
 from t2i_engines.onnxruntime.session import OrtModel
 # Pure Python (no torch at import): the one rule for how many steps a strength runs.
-from t2i_engines.pytorch.img2img_refiner import schedule_length
+from t2i_engines.refine_args import check_refine_args, schedule_length
 
 if TYPE_CHECKING:
     from PIL.Image import Image
@@ -179,15 +179,9 @@ class OrtImg2ImgRefinerEngine:
         """
         import torch
 
-        num_inference_steps = schedule_length(steps, strength)
-        if len(images) != len(seeds):
-            raise ValueError(f"images and seeds differ in length: {len(images)} != {len(seeds)}")
-        if not images:
+        num_inference_steps, size = check_refine_args(images, seeds, strength, steps)
+        if size is None:
             return []
-        sizes = {image.size for image in images}
-        if len(sizes) != 1:
-            raise ValueError(f"images must share one size, got {sorted(sizes)}")
-        size = sizes.pop()
         generators = [torch.Generator(device="cpu").manual_seed(int(s)) for s in seeds]
         pixels = self._preprocess([image.convert("RGB") for image in images])
         conds = self._text_conditions(prompt, len(images), pixels.shape[-2:])

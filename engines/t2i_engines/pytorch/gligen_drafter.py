@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
+from t2i_engines.draft_args import check_draft_args, count_tokens, fit_to_token_limit
 from t2i_engines.pytorch.device import loading_progress, resolve_device, resolve_dtype
 
 if TYPE_CHECKING:
@@ -72,15 +73,7 @@ class GligenDrafterEngine:
 
     def count_tokens(self, text: str) -> int:
         """Tokens ``text`` takes in the text encoder, special tokens included, untruncated."""
-        return len(self.tokenizer(text, truncation=False, verbose=False)["input_ids"])
-
-    def _fit_phrase(self, phrase: str) -> str:
-        # The pipeline tokenises phrases without truncation, so an over-long one would overflow
-        # the text encoder's position table: cut it to the limit here.
-        if self.count_tokens(phrase) <= self.max_prompt_tokens:
-            return phrase
-        ids = self.tokenizer(phrase, add_special_tokens=False, verbose=False)["input_ids"]
-        return self.tokenizer.decode(ids[: self.max_prompt_tokens - 2])
+        return count_tokens(self.tokenizer, text)
 
     def generate(self, prompt: str, phrases: list[str],
                  boxes: list[tuple[float, float, float, float]], seeds: list[int],
@@ -89,12 +82,7 @@ class GligenDrafterEngine:
         one per phrase; at most 30 are used. Empty ``phrases`` means plain text-to-image."""
         import torch
 
-        if len(phrases) != len(boxes):
-            raise ValueError(f"phrases and boxes differ in length: {len(phrases)} != {len(boxes)}")
-        if not seeds:
-            raise ValueError("seeds must not be empty")
-        if steps < 1:
-            raise ValueError(f"steps must be >= 1, got {steps}")
+        check_draft_args(phrases, boxes, seeds, steps)
         common = dict(prompt=prompt, num_inference_steps=steps, guidance_scale=self.guidance_scale,
                       height=self.height, width=self.width, num_images_per_prompt=len(seeds),
                       generator=seeded_generators(seeds))
@@ -102,7 +90,8 @@ class GligenDrafterEngine:
             if phrases:
                 n = min(len(phrases), MAX_GLIGEN_OBJECTS)
                 images = self.pipe(
-                    gligen_phrases=[self._fit_phrase(p) for p in phrases[:n]],
+                    gligen_phrases=[fit_to_token_limit(self.tokenizer, p, self.max_prompt_tokens)
+                                    for p in phrases[:n]],
                     gligen_boxes=[[float(v) for v in b] for b in boxes[:n]],
                     gligen_scheduled_sampling_beta=grounding_beta(self.gligen_beta, steps),
                     **common).images

@@ -1,32 +1,21 @@
 """Low-strength img2img refinement (SDXL-Turbo style) with ``AutoPipelineForImage2Image``.
 
 ``steps`` is the number of denoising steps actually run. diffusers runs
-``int(num_inference_steps * strength)`` of them, so the schedule length is solved for here.
+``int(num_inference_steps * strength)`` of them, so the schedule length is solved for
+(``t2i_engines.refine_args.schedule_length``, shared with the onnxruntime engine).
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 from t2i_engines.pytorch.device import loading_progress, resolve_device, resolve_dtype
 from t2i_engines.pytorch.gligen_drafter import seeded_generators
+# schedule_length stays importable from here.
+from t2i_engines.refine_args import check_refine_args, schedule_length  # noqa: F401
 
 if TYPE_CHECKING:
     from PIL.Image import Image
-
-
-def schedule_length(steps: int, strength: float) -> int:
-    """Smallest ``num_inference_steps`` for which diffusers runs exactly ``steps`` steps at
-    ``strength`` (it runs ``int(num_inference_steps * strength)``). 2 steps at 0.5 -> 4."""
-    if not 0.0 < strength <= 1.0:
-        raise ValueError(f"strength must be in (0, 1], got {strength}")
-    if steps < 1:
-        raise ValueError(f"steps must be >= 1, got {steps}")
-    n = max(steps, math.ceil(steps / strength - 1e-9))
-    while int(n * strength) < steps:  # float rounding: 10 * 0.3 may land just below 3
-        n += 1
-    return n
 
 
 class Img2ImgRefinerEngine:
@@ -60,15 +49,9 @@ class Img2ImgRefinerEngine:
         """
         import torch
 
-        num_inference_steps = schedule_length(steps, strength)
-        if len(images) != len(seeds):
-            raise ValueError(f"images and seeds differ in length: {len(images)} != {len(seeds)}")
-        if not images:
+        num_inference_steps, size = check_refine_args(images, seeds, strength, steps)
+        if size is None:
             return []
-        sizes = {image.size for image in images}
-        if len(sizes) != 1:
-            raise ValueError(f"images must share one size, got {sorted(sizes)}")
-        size = sizes.pop()
         with torch.inference_mode():
             out = self.pipe(
                 prompt=[prompt] * len(images), image=[image.convert("RGB") for image in images],

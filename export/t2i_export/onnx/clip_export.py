@@ -16,15 +16,16 @@ float32, as in the torch engine.
 """
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 from typing import Callable
 
-from t2i_export.onnx.graph import (DEFAULT_OPSET, export_onnx, model_files, optimize_graph,
-                                   quantize_int8, to_fp16)
+# MANIFEST_NAME, read_manifest and write_manifest stay importable from here.
+from t2i_export.onnx.export_manifest import (MANIFEST_NAME, files_sha256,  # noqa: F401
+                                             graph_entry, is_reusable, read_json, read_manifest,
+                                             write_manifest)
+from t2i_export.onnx.graph import DEFAULT_OPSET, conversion_steps, export_converted
 
-MANIFEST_NAME = "onnx_export.json"
 MANIFEST_VERSION = 1
 # Everything the tokenizer and image processor may be saved as; config.json lets the Auto*
 # classes resolve the same concrete classes the torch engine gets from the source folder.
@@ -67,8 +68,9 @@ def export_clip(src_dir: Path, out_dir: Path, *, fp16: bool = False, int8: bool 
     model = tokenizer = None
     graphs = {}
     for name in GRAPH_IO:
-        entry = _graph_entry(name, source, options)
-        if _reusable(previous, name, entry, out_dir):
+        inputs, outputs = GRAPH_IO[name]
+        entry = graph_entry(name, inputs, outputs, DYNAMIC_AXES[name], source, options)
+        if is_reusable((previous or {}).get("graphs", {}).get(name), entry, out_dir):
             say(f"{name}: unchanged, kept")
             graphs[name] = previous["graphs"][name]
             continue
@@ -89,7 +91,7 @@ def export_clip(src_dir: Path, out_dir: Path, *, fp16: bool = False, int8: bool 
 
 def model_settings(src_dir: Path) -> dict:
     """The numbers the engine needs besides the graphs, read from the source config."""
-    config = _read_json(Path(src_dir) / "config.json")
+    config = read_json(Path(src_dir) / "config.json")
     text, vision = config.get("text_config", {}), config.get("vision_config", {})
     return {"projection_dim": int(config.get("projection_dim", 512)),
             "max_position_embeddings": int(text.get("max_position_embeddings", 77)),
@@ -98,28 +100,7 @@ def model_settings(src_dir: Path) -> dict:
 
 def source_sha256(src_dir: Path) -> dict[str, str]:
     """``{file name: sha256}`` of the torch weights and config that the graphs are built from."""
-    from t2i_sdk.bundle.hashing import sha256_file
-
-    src_dir = Path(src_dir)
-    paths = sorted({p for pattern in WEIGHT_PATTERNS for p in src_dir.glob(pattern)})
-    return {p.name: sha256_file(p) for p in paths}
-
-
-def read_manifest(out_dir: Path) -> dict | None:
-    """``out_dir/onnx_export.json`` as a dict, or None when absent or unreadable."""
-    try:
-        return _read_json(Path(out_dir) / MANIFEST_NAME)
-    except (OSError, ValueError):
-        return None
-
-
-def write_manifest(out_dir: Path, manifest: dict) -> Path:
-    """Write ``onnx_export.json`` atomically (temp file + ``os.replace``)."""
-    from t2i_sdk.bundle.atomic import atomic_write_text
-
-    path = Path(out_dir) / MANIFEST_NAME
-    atomic_write_text(path, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    return path
+    return files_sha256(src_dir, WEIGHT_PATTERNS)
 
 
 def _load_source(src_dir: Path):
@@ -172,41 +153,13 @@ def _export_graph(module, args: tuple, final: Path, name: str, options: dict) ->
     """fp32 trace -> (optimise) -> (fp16 | int8); the last step writes ``final`` itself and
     intermediates (with their external data) are removed."""
     inputs, outputs = GRAPH_IO[name]
-    steps = [step for step, wanted in ((optimize_graph, options["optimize"]),
-                                       (to_fp16, options["fp16"]),
-                                       (quantize_int8, options["int8"])) if wanted]
-    current = final.with_name("fp32.onnx") if steps else final
-    export_onnx(module, args, current, input_names=inputs, output_names=outputs,
-                dynamic_axes=DYNAMIC_AXES[name], opset=options["opset"])
-    for i, step in enumerate(steps):
-        dst = final if i == len(steps) - 1 else final.with_name(f"{step.__name__}.onnx")
-        step(current, dst)
-        for path in model_files(current):
-            path.unlink()
-        current = dst
-
-
-def _graph_entry(name: str, source: dict[str, str], options: dict) -> dict:
-    inputs, outputs = GRAPH_IO[name]
-    dtype = "int8" if options["int8"] else "fp16" if options["fp16"] else "fp32"
-    return {"path": f"{name}/model.onnx", "inputs": list(inputs), "outputs": list(outputs),
-            "dynamic_axes": {k: {str(a): s for a, s in v.items()}
-                             for k, v in DYNAMIC_AXES[name].items()},
-            "dtype": dtype, "opset": options["opset"], "options": dict(options),
-            "source_sha256": dict(source)}
-
-
-def _reusable(previous: dict | None, name: str, entry: dict, out_dir: Path) -> bool:
-    old = (previous or {}).get("graphs", {}).get(name)
-    return (old is not None and old.get("source_sha256") == entry["source_sha256"]
-            and old.get("options") == entry["options"] and (out_dir / old["path"]).is_file())
+    steps = conversion_steps(optimize=options["optimize"], fp16=options["fp16"],
+                             int8=options["int8"])
+    export_converted(module, args, final, steps, input_names=inputs, output_names=outputs,
+                     dynamic_axes=DYNAMIC_AXES[name], opset=options["opset"])
 
 
 def _copy_processing_files(src_dir: Path, out_dir: Path) -> None:
     for name in COPIED_FILES:
         if (src_dir / name).is_file():
             shutil.copy2(src_dir / name, out_dir / name)
-
-
-def _read_json(path: Path) -> dict:
-    return json.loads(Path(path).read_text(encoding="utf-8"))

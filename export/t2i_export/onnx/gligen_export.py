@@ -26,19 +26,21 @@ levels - 1), 64 for SD 1.x) -- the torch UNet pads other sizes, the graph reject
 """
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from t2i_export.onnx.graph import (DEFAULT_OPSET, export_onnx, model_files, optimize_graph,
-                                   quantize_int8, save_model)
+# MANIFEST_NAME, read_manifest and write_manifest stay importable from here.
+from t2i_export.onnx.export_manifest import (MANIFEST_NAME, graph_entry,  # noqa: F401
+                                             is_reusable, read_json, read_manifest,
+                                             write_manifest)
+from t2i_export.onnx.graph import (DEFAULT_OPSET, conversion_steps, export_converted,
+                                   save_model)
 
 if TYPE_CHECKING:
     import torch
 
 MAX_GLIGEN_OBJECTS = 30  # diffusers' fixed object slots
-MANIFEST_NAME = "onnx_export.json"
 MANIFEST_VERSION = 1
 COPIED = ("tokenizer", "scheduler", "model_index.json")
 # Names and dynamic axes of each graph: the contract with the onnxruntime engine.
@@ -185,7 +187,7 @@ def export_gligen(src_dir: Path, out_dir: Path, *, fp16: bool = False,
                    "int8": name == "text_encoder" and int8_text_encoder,
                    "optimize": optimize, "opset": DEFAULT_OPSET}
         entry = _graph_entry(name, src_dir / source, options)
-        if _reusable(graphs.get(name), entry, out_dir):
+        if is_reusable(graphs.get(name), entry, out_dir):
             say(f"{name}: unchanged, kept")
             continue
         # Forget the old entry first: a crash mid-export must not leave a manifest that
@@ -206,12 +208,12 @@ def export_gligen(src_dir: Path, out_dir: Path, *, fp16: bool = False,
 
 def pipeline_settings(src_dir: Path) -> dict:
     """The numbers the engine needs besides the graphs, read from the source configs."""
-    unet = _read_json(src_dir / "unet" / "config.json")
-    vae = _read_json(src_dir / "vae" / "config.json")
-    tokenizer = _read_json(src_dir / "tokenizer" / "tokenizer_config.json")
-    text = _read_json(src_dir / "text_encoder" / "config.json")
+    unet = read_json(src_dir / "unet" / "config.json")
+    vae = read_json(src_dir / "vae" / "config.json")
+    tokenizer = read_json(src_dir / "tokenizer" / "tokenizer_config.json")
+    text = read_json(src_dir / "text_encoder" / "config.json")
     vae_factor = 2 ** (len(vae["block_out_channels"]) - 1)
-    return {"class": _read_json(src_dir / "model_index.json").get("_class_name"),
+    return {"class": read_json(src_dir / "model_index.json").get("_class_name"),
             "latent_channels": int(unet["in_channels"]),
             "sample_size": int(unet["sample_size"]),
             "vae_scale_factor": vae_factor,
@@ -247,28 +249,11 @@ def example_inputs(name: str, pipeline: dict, *, batch: int, height: int | None 
             masks, torch.ones(1))
 
 
-def read_manifest(out_dir: Path) -> dict | None:
-    """``out_dir/onnx_export.json`` as a dict, or None when absent or unreadable."""
-    try:
-        return _read_json(Path(out_dir) / MANIFEST_NAME)
-    except (OSError, ValueError):
-        return None
-
-
-def write_manifest(out_dir: Path, manifest: dict) -> Path:
-    """Write ``onnx_export.json`` atomically (temp file + ``os.replace``)."""
-    from t2i_sdk.bundle.atomic import atomic_write_text
-
-    path = Path(out_dir) / MANIFEST_NAME
-    atomic_write_text(path, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    return path
-
-
 def _check_source(src_dir: Path) -> None:
     for part in ("model_index.json", "tokenizer", "scheduler", "text_encoder", "unet", "vae"):
         if not (src_dir / part).exists():
             raise ValueError(f"{src_dir}: not a diffusers GLIGEN pipeline folder ({part} missing)")
-    if _read_json(src_dir / "unet" / "config.json").get("attention_type") != "gated":
+    if read_json(src_dir / "unet" / "config.json").get("attention_type") != "gated":
         raise ValueError(f"{src_dir}: the UNet is not a GLIGEN (attention_type 'gated') UNet")
 
 
@@ -276,12 +261,7 @@ def _graph_entry(name: str, source: Path, options: dict) -> dict:
     from t2i_sdk.bundle.hashing import hash_tree
 
     inputs, outputs = GRAPH_IO[name]
-    dtype = "int8" if options["int8"] else "fp16" if options["fp16"] else "fp32"
-    return {"path": f"{name}/model.onnx", "inputs": list(inputs), "outputs": list(outputs),
-            "dynamic_axes": {k: {str(a): s for a, s in v.items()}
-                             for k, v in DYNAMIC_AXES[name].items()},
-            "dtype": dtype, "opset": options["opset"], "options": dict(options),
-            "source_sha256": hash_tree(source)}
+    return graph_entry(name, inputs, outputs, DYNAMIC_AXES[name], hash_tree(source), options)
 
 
 def _manifest(pipeline: dict, graphs: dict) -> dict:
@@ -289,27 +269,14 @@ def _manifest(pipeline: dict, graphs: dict) -> dict:
             "graphs": {name: graphs[name] for name in GRAPH_IO if name in graphs}}
 
 
-def _reusable(old: dict | None, entry: dict, out_dir: Path) -> bool:
-    return (old is not None and old.get("source_sha256") == entry["source_sha256"]
-            and old.get("options") == entry["options"] and (out_dir / old["path"]).is_file())
-
-
 def _export_graph(module, args: tuple, final: Path, name: str, options: dict) -> None:
     """fp32 trace -> (optimise) -> (fp16 | int8); the last step writes ``final`` itself (an
     external data file keeps the name the graph refers to) and intermediates are removed."""
     inputs, outputs = GRAPH_IO[name]
-    steps = [step for step, wanted in ((optimize_graph, options["optimize"]),
-                                       (fp16_keeping_sinusoids, options["fp16"]),
-                                       (quantize_int8, options["int8"])) if wanted]
-    current = final.with_name("fp32.onnx") if steps else final
-    export_onnx(module, args, current, input_names=inputs, output_names=outputs,
-                dynamic_axes=DYNAMIC_AXES[name], opset=options["opset"])
-    for i, step in enumerate(steps):
-        dst = final if i == len(steps) - 1 else final.with_name(f"{step.__name__}.onnx")
-        step(current, dst)
-        for path in model_files(current):
-            path.unlink()
-        current = dst
+    steps = conversion_steps(optimize=options["optimize"], fp16=options["fp16"],
+                             int8=options["int8"], fp16_step=fp16_keeping_sinusoids)
+    export_converted(module, args, final, steps, input_names=inputs, output_names=outputs,
+                     dynamic_axes=DYNAMIC_AXES[name], opset=options["opset"])
 
 
 def fp16_keeping_sinusoids(src: Path, dst: Path) -> Path:
@@ -373,7 +340,3 @@ def _copy_pipeline_files(src_dir: Path, out_dir: Path) -> None:
             shutil.copytree(src, dst, dirs_exist_ok=True)
         else:
             shutil.copy2(src, dst)
-
-
-def _read_json(path: Path) -> dict:
-    return json.loads(Path(path).read_text(encoding="utf-8"))

@@ -64,6 +64,29 @@ def export_onnx(module: torch.nn.Module, args: tuple, path: Path, *, input_names
     return path
 
 
+def export_converted(module: torch.nn.Module, args: tuple, final: Path, steps: list,
+                     *, input_names: list[str], output_names: list[str], dynamic_axes: dict,
+                     opset: int = DEFAULT_OPSET) -> Path:
+    """Trace to fp32 (see :func:`export_onnx`), then run each ``step(src, dst) -> dst`` in turn
+    (e.g. ``optimize_graph``, ``to_fp16``); returns ``final``.
+
+    The last step writes ``final`` itself (an external data file keeps the name the graph
+    refers to); intermediates sit beside it (``fp32.onnx``, ``<step name>.onnx``) and are
+    removed once the next step has read them.
+    """
+    final = Path(final)
+    current = final.with_name("fp32.onnx") if steps else final
+    export_onnx(module, args, current, input_names=input_names, output_names=output_names,
+                dynamic_axes=dynamic_axes, opset=opset)
+    for i, step in enumerate(steps):
+        dst = final if i == len(steps) - 1 else final.with_name(f"{step.__name__}.onnx")
+        step(current, dst)
+        for path in model_files(current):
+            path.unlink()
+        current = dst
+    return final
+
+
 def to_fp16(src: Path, dst: Path) -> Path:
     """Convert weights and activations of ``src`` to float16, keeping fp32 inputs/outputs.
 
@@ -134,6 +157,13 @@ def quantize_int8(src: Path, dst: Path) -> Path:
         root.removeFilter(_drop_preprocess_hint)
     _check(dst)
     return dst
+
+
+def conversion_steps(*, optimize: bool, fp16: bool, int8: bool, fp16_step=to_fp16) -> list:
+    """The steps :func:`export_converted` runs after the trace, in this order: optimise, then
+    ``fp16_step`` (an ``(src, dst) -> dst`` like :func:`to_fp16`), then int8, each if asked."""
+    return [step for step, wanted in ((optimize_graph, optimize), (fp16_step, fp16),
+                                      (quantize_int8, int8)) if wanted]
 
 
 def max_abs_rel_error(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
@@ -229,6 +259,6 @@ def _scratch_dir(parent: Path):
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-__all__ = ["DEFAULT_OPSET", "EXTERNAL_DATA_THRESHOLD", "INT8_OP_TYPES", "export_onnx", "to_fp16",
-           "optimize_graph", "quantize_int8", "max_abs_rel_error", "save_model", "tensor_bytes",
-           "model_files"]
+__all__ = ["DEFAULT_OPSET", "EXTERNAL_DATA_THRESHOLD", "INT8_OP_TYPES", "export_onnx",
+           "export_converted", "conversion_steps", "to_fp16", "optimize_graph", "quantize_int8",
+           "max_abs_rel_error", "save_model", "tensor_bytes", "model_files"]

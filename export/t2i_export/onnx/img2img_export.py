@@ -17,8 +17,6 @@ tensor signature; scaling by the VAE factor, noise and the scheduler stay outsid
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import shutil
 import tempfile
 from dataclasses import asdict, dataclass
@@ -26,12 +24,12 @@ from pathlib import Path
 
 import torch
 
+from t2i_export.onnx.export_manifest import (MANIFEST_NAME, folder_sha256, read_json,
+                                             read_manifest, write_manifest)
 from t2i_export.onnx.graph import (DEFAULT_OPSET, export_onnx, model_files, optimize_graph,
                                    quantize_int8, to_fp16)
-from t2i_sdk.bundle.atomic import atomic_write_text
-from t2i_sdk.bundle.hashing import hash_tree
 
-EXPORT_JSON = "onnx_export.json"
+EXPORT_JSON = MANIFEST_NAME
 FORMAT_VERSION = 1
 COPIED_FOLDERS = ("tokenizer", "tokenizer_2", "scheduler")
 TEXT_GRAPHS = ("text_encoder", "text_encoder_2")
@@ -157,8 +155,8 @@ class RefinerConfig:
 
 def read_config(src: Path) -> RefinerConfig:
     """Read the pipeline's numbers from its JSON configs (no weights are loaded)."""
-    index = json.loads((src / "model_index.json").read_text())
-    vae = json.loads((src / "vae" / "config.json").read_text())
+    index = read_json(src / "model_index.json")
+    vae = read_json(src / "vae" / "config.json")
     return RefinerConfig(
         pipeline="sdxl" if (src / "text_encoder_2").is_dir() else "sd",
         vae_scale_factor=2 ** (len(vae["block_out_channels"]) - 1),
@@ -180,7 +178,7 @@ def _axes(*names: str, spatial: bool = False, text: bool = False) -> dict:
 
 
 def _trace_ids(src: Path, config) -> torch.Tensor:
-    tokenizer = json.loads((src / "tokenizer" / "tokenizer_config.json").read_text())
+    tokenizer = read_json(src / "tokenizer" / "tokenizer_config.json")
     length = int(tokenizer.get("model_max_length", 77))
     generator = torch.Generator().manual_seed(0)
     ids = torch.randint(0, config.vocab_size, (TRACE_BATCH, length), generator=generator)
@@ -226,8 +224,7 @@ def _unet_spec(src: Path, config: RefinerConfig) -> GraphSpec:
             **_axes("encoder_hidden_states", text=True)}
     if config.pipeline == "sd":
         return GraphSpec(SDUNet(unet), (sample, timestep, hidden), names, ["out_sample"], axes)
-    pooled_dim = int(json.loads((src / "text_encoder_2" / "config.json").read_text())
-                     ["projection_dim"])
+    pooled_dim = int(read_json(src / "text_encoder_2" / "config.json")["projection_dim"])
     n_time_ids = (cfg.projection_class_embeddings_input_dim - pooled_dim) \
         // cfg.addition_time_embed_dim
     pixels = float(config.vae_scale_factor * side)
@@ -300,7 +297,7 @@ def export_img2img(src_dir: Path, out_dir: Path, *, fp16: bool = False,
     for name in names:
         source, build = GRAPHS[name]
         entry = {"path": f"{name}/model.onnx", "source": source,
-                 "source_sha256": _folder_sha256(src / source),
+                 "source_sha256": folder_sha256(src / source),
                  "dtype": _graph_dtype(name, config, fp16, int8_text_encoder),
                  "opset": DEFAULT_OPSET, "optimized": optimize}
         old = previous.get(name, {})
@@ -320,7 +317,7 @@ def export_img2img(src_dir: Path, out_dir: Path, *, fp16: bool = False,
                 "config": asdict(config), "graphs": graphs,
                 "options": {"fp16": fp16, "int8_text_encoder": int8_text_encoder,
                             "optimize": optimize, "opset": DEFAULT_OPSET}}
-    atomic_write_text(out / EXPORT_JSON, json.dumps(manifest, indent=2) + "\n")
+    write_manifest(out, manifest)
     return manifest
 
 
@@ -341,18 +338,7 @@ def _export_graph(spec: GraphSpec, dst: Path, dtype: str, optimize: bool) -> Non
 
 
 def _previous_graphs(out: Path) -> dict:
-    try:
-        return json.loads((out / EXPORT_JSON).read_text()).get("graphs", {})
-    except (OSError, ValueError):
-        return {}
-
-
-def _folder_sha256(folder: Path) -> str:
-    """One sha256 over a folder's files (relative path + content), so any change shows."""
-    digest = hashlib.sha256()
-    for rel, file_sha in sorted(hash_tree(folder).items()):
-        digest.update(f"{rel}\0{file_sha}\n".encode())
-    return digest.hexdigest()
+    return (read_manifest(out) or {}).get("graphs", {})
 
 
 def _copy_configs(src: Path, out: Path) -> None:

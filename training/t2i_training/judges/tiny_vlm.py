@@ -50,16 +50,9 @@ def _corpus() -> list[str]:
 
 
 def _train_tokenizer(vocab_size: int):
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from t2i_engines.pytorch.tiny.llm_tokenizer import train_byte_level_bpe
 
-    tokenizer = Tokenizer(models.BPE())
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tokenizer.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size, min_frequency=2, special_tokens=list(SPECIAL_TOKENS),
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
-    tokenizer.train_from_iterator(_corpus(), trainer=trainer)
-    return tokenizer
+    return train_byte_level_bpe(_corpus(), vocab_size, SPECIAL_TOKENS)
 
 
 def _save_processor_files(out: Path, vocab_size: int):

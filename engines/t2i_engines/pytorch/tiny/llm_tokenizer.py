@@ -8,6 +8,7 @@ from __future__ import annotations
 import itertools
 import json
 from pathlib import Path
+from typing import Sequence
 
 BOS_TOKEN = "<|begin_of_text|>"
 EOS_TOKEN = "<|eot_id|>"  # ends an assistant turn, as in Llama-3 Instruct
@@ -92,16 +93,26 @@ def training_corpus() -> list[str]:
     return list(_INSTRUCTIONS) + _prompt_lines() + _layout_lines()
 
 
-def _train_backend(vocab_size: int):
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+def train_byte_level_bpe(corpus: list[str], vocab_size: int, special_tokens: Sequence[str]):
+    """A ``tokenizers.Tokenizer``: byte-level BPE (no prefix space) trained on ``corpus``, with
+    ``special_tokens`` first in the vocabulary (ids 0, 1, ...). Deterministic for a given
+    corpus; ``vocab_size`` is an upper bound (merges need a pair seen twice)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size, min_frequency=2, special_tokens=list(SPECIAL_TOKENS),
+        vocab_size=vocab_size, min_frequency=2, special_tokens=list(special_tokens),
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
-    tokenizer.train_from_iterator(training_corpus(), trainer=trainer)
+    tokenizer.train_from_iterator(corpus, trainer=trainer)
+    return tokenizer
+
+
+def _train_backend(vocab_size: int):
+    from tokenizers import processors
+
+    tokenizer = train_byte_level_bpe(training_corpus(), vocab_size, SPECIAL_TOKENS)
     bos_id = tokenizer.token_to_id(BOS_TOKEN)
     # Like Llama-3: plain encodes get a BOS; the chat template writes its own BOS instead.
     tokenizer.post_processor = processors.TemplateProcessing(

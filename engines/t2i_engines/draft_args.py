@@ -1,0 +1,36 @@
+"""What both GLIGEN drafter engines (torch and onnxruntime) do with ``generate``'s arguments
+before running: the same checks and the same cut of over-long phrases, so the two engines
+accept, reject and truncate alike. Pure Python: importing it imports no torch."""
+from __future__ import annotations
+
+from typing import Sequence
+
+
+def count_tokens(tokenizer, text: str) -> int:
+    """Tokens ``text`` takes in a CLIP-style ``tokenizer`` (a transformers tokenizer), special
+    tokens included, untruncated."""
+    return len(tokenizer(text, truncation=False, verbose=False)["input_ids"])
+
+
+def fit_to_token_limit(tokenizer, text: str, limit: int) -> str:
+    """``text`` unchanged when it takes at most ``limit`` tokens (special tokens included),
+    else its first ``limit - 2`` content tokens decoded back to text (room for BOS and EOS).
+
+    GLIGEN phrases are tokenised without truncation, so an over-long one would overflow the
+    text encoder's position table."""
+    if count_tokens(tokenizer, text) <= limit:
+        return text
+    ids = tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"]
+    return tokenizer.decode(ids[: limit - 2])
+
+
+def check_draft_args(phrases: Sequence[str], boxes: Sequence, seeds: Sequence[int],
+                     steps: int) -> None:
+    """Raise ValueError unless there is one box per phrase, at least one seed and
+    ``steps`` >= 1."""
+    if len(phrases) != len(boxes):
+        raise ValueError(f"phrases and boxes differ in length: {len(phrases)} != {len(boxes)}")
+    if not seeds:
+        raise ValueError("seeds must not be empty")
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
