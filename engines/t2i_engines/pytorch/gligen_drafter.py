@@ -86,7 +86,8 @@ class GligenDrafterEngine:
         common = dict(prompt=prompt, num_inference_steps=steps, guidance_scale=self.guidance_scale,
                       height=self.height, width=self.width, num_images_per_prompt=len(seeds),
                       generator=seeded_generators(seeds))
-        with torch.inference_mode():
+        # quiet: diffusers warns on every truncated prompt; the SDK records truncation itself
+        with torch.inference_mode(), loading_progress(False):
             if phrases:
                 n = min(len(phrases), MAX_GLIGEN_OBJECTS)
                 images = self.pipe(

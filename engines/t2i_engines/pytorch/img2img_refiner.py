@@ -52,7 +52,8 @@ class Img2ImgRefinerEngine:
         num_inference_steps, size = check_refine_args(images, seeds, strength, steps)
         if size is None:
             return []
-        with torch.inference_mode():
+        # quiet: diffusers warns on every truncated prompt; the SDK records truncation itself
+        with torch.inference_mode(), loading_progress(False):
             out = self.pipe(
                 prompt=[prompt] * len(images), image=[image.convert("RGB") for image in images],
                 strength=strength, num_inference_steps=num_inference_steps,

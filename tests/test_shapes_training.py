@@ -1,0 +1,129 @@
+"""CPU smoke of the shapes training stages: a few steps each at toy sizes, exact resume, and an
+assembled bundle that ``t2i_sdk.Pipeline`` loads and runs."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from t2i_training.shapes.checkpoints import latest_checkpoint  # noqa: E402
+from t2i_training.shapes.cli import main, run_stage  # noqa: E402
+from t2i_training.shapes.data import MAX_GLIGEN_OBJECTS, scene_batch  # noqa: E402
+
+STEPS = 2
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    """All four stages at toy sizes, STEPS steps each, in one run dir."""
+    torch.set_num_threads(2)
+    run_dir = tmp_path_factory.mktemp("shapes-run")
+    summaries = {stage: run_stage(stage, run_dir, STEPS, None, tiny=True, progress=False)
+                 for stage in ("clip", "vae", "drafter", "refiner")}
+    return run_dir, summaries
+
+
+def test_batches_are_deterministic_by_seed_and_index():
+    a, b, c = scene_batch(7, 3, 4), scene_batch(7, 3, 4), scene_batch(7, 4, 4)
+    assert a.captions == b.captions
+    assert torch.equal(a.pixels(), b.pixels())
+    assert a.captions != c.captions
+    px = a.pixels()
+    assert px.shape == (4, 3, 64, 64) and px.min() >= -1 and px.max() <= 1
+    crops = a.crops(32, np.random.default_rng(0), jitter=0.1)
+    assert len(crops) == sum(len(s.objects) for s in a.scenes)
+    assert all(c.image.size == (32, 32) for c in crops)
+    assert [c.phrase for c in crops] == [o.phrase for s in a.scenes for o in s.objects]
+    boxes, phrases = a.grounding()
+    assert boxes.shape == (4, MAX_GLIGEN_OBJECTS, 4)
+    n0 = len(a.scenes[0].objects)
+    assert np.allclose(boxes[0, :n0], [o.box for o in a.scenes[0].objects])
+    assert not boxes[0, n0:].any() and len(phrases[0]) == n0
+
+
+def test_contrastive_loss_treats_repeated_texts_as_positives():
+    from t2i_training.shapes.clip_train import contrastive_loss
+
+    texts = torch.eye(3)
+    labels = torch.tensor([0, 0, 1, 2])  # two images of text 0
+    aligned, acc = contrastive_loss(texts[labels], texts, labels, torch.tensor(20.0))
+    shuffled, _ = contrastive_loss(texts[torch.tensor([1, 2, 0, 0])], texts, labels,
+                                   torch.tensor(20.0))
+    assert acc.item() == 1.0
+    # The floor: text 0's target is uniform over its 2 images (entropy log 2), 1 of 3 texts,
+    # half of the symmetric loss. Treating image 1 as a negative of text 0 would cost ~20x more.
+    assert aligned.item() == pytest.approx(np.log(2) / 6, abs=1e-3)
+    assert shuffled.item() > 10
+
+
+def test_every_stage_trains_and_writes_its_final(trained_run):
+    run_dir, summaries = trained_run
+    for stage, summary in summaries.items():
+        assert summary["steps"] == STEPS and summary["finished"]
+        assert np.isfinite(summary["final_loss"])
+        assert (run_dir / stage / "final").is_dir()
+        assert latest_checkpoint(run_dir / stage).name == f"step_{STEPS:08d}"
+        logged = [json.loads(line) for line in (run_dir / stage / "log.jsonl").read_text().splitlines()]
+        assert logged[-1]["step"] == STEPS
+    assert summaries["vae"]["scaling_factor"] > 0
+
+
+def test_drafter_text_encoder_is_the_clip_text_tower(trained_run):
+    from diffusers import StableDiffusionGLIGENPipeline
+    from transformers import CLIPModel
+
+    run_dir, _ = trained_run
+    clip = CLIPModel.from_pretrained(str(run_dir / "clip" / "final"))
+    drafter = StableDiffusionGLIGENPipeline.from_pretrained(str(run_dir / "drafter" / "final"))
+    theirs = drafter.text_encoder.state_dict()
+    ours = clip.text_model.state_dict()
+    assert ours.keys() == theirs.keys()
+    assert all(torch.equal(ours[k], theirs[k]) for k in ours)
+    assert drafter.unet.config.attention_type == "gated"
+
+
+def test_refiner_is_a_plain_unet_started_from_the_drafter(trained_run):
+    from diffusers import UNet2DConditionModel
+
+    run_dir, _ = trained_run
+    refiner = UNet2DConditionModel.from_pretrained(str(run_dir / "refiner" / "final" / "unet"))
+    assert refiner.config.attention_type == "default"
+    assert not any("fuser" in k or "position_net" in k for k in refiner.state_dict())
+
+
+def test_resume_continues_exactly(tmp_path):
+    """2 steps + resume for 2 more == 4 steps straight: same weights, bit for bit."""
+    from safetensors.torch import load_file
+
+    run_stage("clip", tmp_path / "split", 2, None, tiny=True, progress=False)
+    resumed = run_stage("clip", tmp_path / "split", 4, None, tiny=True, progress=False)
+    run_stage("clip", tmp_path / "straight", 4, None, tiny=True, progress=False)
+    assert resumed["steps"] == 4
+    a = load_file(latest_checkpoint(tmp_path / "split" / "clip") / "model.safetensors")
+    b = load_file(latest_checkpoint(tmp_path / "straight" / "clip") / "model.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    # a finished stage run again does no more steps
+    again = run_stage("clip", tmp_path / "straight", 4, None, tiny=True, progress=False)
+    assert again["steps"] == 4
+
+
+def test_assembled_bundle_loads_and_runs_in_the_pipeline(trained_run, tmp_path):
+    from t2i_sdk import Pipeline
+    from t2i_sdk.bundle import load_bundle
+
+    run_dir, _ = trained_run
+    out = tmp_path / "shapes"
+    assert main(["assemble", "--run-dir", str(run_dir), "--out", str(out)]) == 0
+    manifest = load_bundle(out, verify=True)
+    assert set(manifest.components) == {"drafter", "scorer", "refiner"}
+    assert not [p for p in out.rglob("*") if p.suffix in (".bin", ".pt", ".pth", ".ckpt")]
+    assert "| drafter | 2 |" in (out / "TRAINING.md").read_text()
+    pipe = Pipeline.from_pretrained(out, device="cpu", calibrate=False)
+    result = pipe("a photo of a red star left of a blue circle", seed=0, n_drafts=2, steps=2,
+                  rounds=1)
+    assert result.image.size == (64, 64)
+    assert len(result.layout.objects) == 2  # the rule planner grounded both objects
+    assert any(c.round == 1 for c in result.candidates)  # the refiner ran

@@ -1,0 +1,93 @@
+"""``python -m t2i_training.shapes.cli {clip|vae|drafter|refiner|assemble} --run-dir DIR``
+
+Each training stage resumes from its latest checkpoint, stops at ``--steps`` or after
+``--minutes`` (this session), and (re)writes ``DIR/<stage>/final``. Seeds are fixed per stage.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+DEFAULT_STEPS = {"clip": 4000, "vae": 6000, "drafter": 40000, "refiner": 6000}
+CHECKPOINT_EVERY = {"clip": 200, "vae": 200, "drafter": 100, "refiner": 100}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m t2i_training.shapes.cli",
+                                     description=__doc__.split("\n")[0])
+    parser.add_argument("stage", choices=(*DEFAULT_STEPS, "assemble"))
+    parser.add_argument("--run-dir", required=True, help="where checkpoints and finals live")
+    parser.add_argument("--steps", type=int, default=None, help="global step target")
+    parser.add_argument("--minutes", type=float, default=None, help="wall-time cap, this session")
+    parser.add_argument("--out", default="bundles/shapes", help="assemble: bundle folder")
+    parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
+    parser.add_argument("--tiny", action="store_true", help="toy sizes, for smoke tests")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    return parser
+
+
+def stage_configs(tiny: bool) -> dict:
+    """The config of every stage; ``tiny`` shrinks models and batches to seconds per step."""
+    from t2i_training.shapes.clip_train import ClipTrainConfig
+    from t2i_training.shapes.diffusion import UNetSizes
+    from t2i_training.shapes.drafter_train import DrafterTrainConfig
+    from t2i_training.shapes.refiner_train import RefinerTrainConfig
+    from t2i_training.shapes.vae_train import VaeTrainConfig
+
+    if not tiny:
+        return {"clip": ClipTrainConfig(), "vae": VaeTrainConfig(),
+                "drafter": DrafterTrainConfig(), "refiner": RefinerTrainConfig()}
+    return {
+        "clip": ClipTrainConfig(batch_size=4, vision_hidden=32, vision_layers=1, text_hidden=32,
+                                text_layers=1, projection_dim=32, warmup=1),
+        "vae": VaeTrainConfig(batch_size=2, channels=(8, 8, 8), calibration_images=4, warmup=1),
+        "drafter": DrafterTrainConfig(batch_size=2, unet=UNetSizes(channels=(8, 16), head_dim=8),
+                                      warmup=1),
+        "refiner": RefinerTrainConfig(batch_size=2, warmup=1),
+    }
+
+
+def run_stage(stage: str, run_dir: Path, steps: int | None, minutes: float | None,
+              tiny: bool = False, progress: bool = True) -> dict:
+    """Train one stage; returns its summary."""
+    from t2i_training.shapes.clip_train import train_clip
+    from t2i_training.shapes.drafter_train import train_drafter
+    from t2i_training.shapes.loop import LoopConfig
+    from t2i_training.shapes.refiner_train import train_refiner
+    from t2i_training.shapes.vae_train import train_vae
+
+    trainers = {"clip": train_clip, "vae": train_vae, "drafter": train_drafter,
+                "refiner": train_refiner}
+    loop = LoopConfig(steps=steps or DEFAULT_STEPS[stage], minutes=minutes,
+                      checkpoint_every=CHECKPOINT_EVERY[stage], progress=progress,
+                      log_every=5 if tiny else 25)
+    return trainers[stage](run_dir, loop, stage_configs(tiny)[stage])
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    import torch
+
+    from t2i_engines.pytorch.device import loading_progress
+    from t2i_training.shapes.assemble import assemble_bundle, record_command
+
+    torch.set_num_threads(args.threads)
+    run_dir = Path(args.run_dir)
+    argv_text = ["python -m t2i_training.shapes.cli", *(argv if argv is not None else sys.argv[1:])]
+    record_command(run_dir / args.stage, argv_text)
+    with loading_progress(False):  # no per-file "Writing model shards" bars
+        if args.stage == "assemble":
+            sizes = assemble_bundle(run_dir, args.out)
+            print(f"wrote {args.out}: " + ", ".join(
+                f"{r} {v['params'] / 1e6:.2f}M params {v['files_mb']} MiB" for r, v in sizes.items()))
+            return 0
+        summary = run_stage(args.stage, run_dir, args.steps, args.minutes, args.tiny,
+                            progress=not args.quiet)
+    print(f"{args.stage}: {summary['steps']} steps, {summary['wall_s'] / 60:.1f} min, "
+          f"final loss {summary['final_loss']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

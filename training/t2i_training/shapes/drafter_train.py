@@ -1,0 +1,126 @@
+"""Train the drafter: a GLIGEN-gated UNet on the VAE's latents with the epsilon loss.
+
+Conditioning per sample: the caption through cross-attention, and the ground-truth layout's
+boxes + phrase embeddings through GLIGEN's position net. So that every way the pipeline runs
+the UNet is trained:
+* ``caption_drop`` of samples get an empty caption AND no grounding (masks 0): exactly the
+  unconditional half of classifier-free guidance in StableDiffusionGLIGENPipeline;
+* ``grounding_drop`` of the others keep the caption but lose the grounding tokens;
+* ``fuser_off`` of batches run with no GLIGEN input at all (fuser skipped): the plain
+  text-to-image path, and the late steps after ``gligen_scheduled_sampling_beta``.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from t2i_training.shapes.data import MAX_GLIGEN_OBJECTS, scene_batch
+from t2i_training.shapes.diffusion import (Ema, TextEmbeddings, UNetSizes, build_unet,
+                                           encode_latents, load_text_parts, noisy_sample,
+                                           sampling_scheduler, train_scheduler)
+from t2i_training.shapes.loop import LoopConfig, lr_at, run_loop, write_summary
+
+
+@dataclass(frozen=True)
+class DrafterTrainConfig:
+    batch_size: int = 32
+    lr: float = 1e-3  # high for a diffusion model, but the run is only ~1k steps
+    warmup: int = 100
+    unet: UNetSizes = field(default_factory=UNetSizes)
+    caption_drop: float = 0.1
+    grounding_drop: float = 0.1
+    fuser_off: float = 0.15
+    ema_decay: float = 0.998
+    seed: int = 3
+
+
+def load_vae(vae_dir: str | Path):
+    from diffusers import AutoencoderKL
+
+    return AutoencoderKL.from_pretrained(str(vae_dir), use_safetensors=True).eval().requires_grad_(False)
+
+
+def latent_size(vae, image_size: int = 64) -> int:
+    return image_size // 2 ** (len(vae.config.block_out_channels) - 1)
+
+
+class _DrafterStep:
+    def __init__(self, cfg: DrafterTrainConfig, unet, ema: Ema, vae, text: TextEmbeddings,
+                 optimizer, generator):
+        self.cfg, self.unet, self.ema, self.vae, self.text = cfg, unet, ema, vae, text
+        self.optimizer, self.generator = optimizer, generator
+        self.scheduler = train_scheduler()
+
+    def _rand(self, n: int):
+        import torch
+        return torch.rand(n, generator=self.generator)
+
+    def _grounding(self, batch, keep):
+        """GLIGEN kwargs as the pipeline builds them; ``keep[i]`` False zeroes sample i's masks."""
+        import torch
+
+        boxes, phrases = batch.grounding()
+        dim = self.text.text_encoder.config.hidden_size
+        embeddings = torch.zeros(len(phrases), MAX_GLIGEN_OBJECTS, dim)
+        masks = torch.zeros(len(phrases), MAX_GLIGEN_OBJECTS)
+        for i, items in enumerate(phrases):
+            embeddings[i, :len(items)] = self.text.phrases(items)
+            masks[i, :len(items)] = float(keep[i])
+        return {"gligen": {"boxes": torch.from_numpy(boxes), "positive_embeddings": embeddings,
+                           "masks": masks}}
+
+    def __call__(self, step: int) -> dict[str, float]:
+        import torch
+        import torch.nn.functional as F
+
+        cfg = self.cfg
+        batch = scene_batch(cfg.seed, step, cfg.batch_size)
+        latents = encode_latents(self.vae, batch.pixels(), self.generator)
+        uncond = self._rand(len(batch.scenes)) < cfg.caption_drop
+        captions = ["" if u else c for u, c in zip(uncond.tolist(), batch.captions)]
+        grounded = bool(self._rand(1)[0] >= cfg.fuser_off)
+        kwargs = None
+        if grounded:
+            keep = ~uncond & (self._rand(len(captions)) >= cfg.grounding_drop)
+            kwargs = self._grounding(batch, keep.tolist())
+        noisy, t, noise = noisy_sample(self.scheduler, latents, self.generator)
+        pred = self.unet(noisy, t, self.text.prompts(captions), cross_attention_kwargs=kwargs).sample
+        loss = F.mse_loss(pred, noise)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr_at(step, cfg.lr, cfg.warmup)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.unet.parameters(), 1.0)
+        self.optimizer.step()
+        self.ema.update(self.unet, step)
+        return {"loss": loss.item(), "grounded": float(grounded)}
+
+
+def train_drafter(run_dir: str | Path, loop: LoopConfig,
+                  cfg: DrafterTrainConfig = DrafterTrainConfig()) -> dict:
+    """Train (or resume) in ``run_dir/drafter`` from ``run_dir/clip/final`` and
+    ``run_dir/vae/final``; writes ``run_dir/drafter/final`` (StableDiffusionGLIGENPipeline,
+    EMA weights, DDIM trailing scheduler, no safety checker)."""
+    import torch
+    from diffusers import StableDiffusionGLIGENPipeline
+
+    run_dir = Path(run_dir)
+    stage_dir = run_dir / "drafter"
+    text_encoder, tokenizer = load_text_parts(run_dir / "clip" / "final")
+    vae = load_vae(run_dir / "vae" / "final")
+    torch.manual_seed(cfg.seed)
+    unet = build_unet(cfg.unet, latent_size(vae), text_encoder.config.hidden_size, gated=True)
+    ema = Ema(unet, cfg.ema_decay)
+    optimizer = torch.optim.AdamW(unet.parameters(), lr=cfg.lr, weight_decay=0.0)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    step_fn = _DrafterStep(cfg, unet.train(), ema, vae, TextEmbeddings(text_encoder, tokenizer),
+                           optimizer, generator)
+    result = run_loop("drafter", stage_dir, loop, {"unet": unet, "ema": ema.model}, optimizer,
+                      generator, step_fn)
+    pipe = StableDiffusionGLIGENPipeline(
+        vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=ema.model,
+        scheduler=sampling_scheduler(), safety_checker=None, feature_extractor=None,
+        requires_safety_checker=False)
+    pipe.save_pretrained(stage_dir / "final", safe_serialization=True)
+    params = sum(p.numel() for p in unet.parameters())
+    return write_summary(stage_dir, "drafter", result, {"unet_params": params, "config": asdict(cfg)})
