@@ -50,8 +50,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _quiet_libraries() -> None:
+    """Deprecation and kernel notices from torch/transformers/TRL/bitsandbytes fill the screen
+    every step and say nothing a user of this command can act on; the round summaries do."""
+    import logging
+    import warnings
+
+    for category in (FutureWarning, DeprecationWarning, UserWarning):
+        warnings.filterwarnings("ignore", category=category,
+                                module=r"(torch|transformers|trl|peft|bitsandbytes|accelerate|diffusers)\b")
+    for name in ("transformers", "diffusers", "trl", "peft", "accelerate"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    _quiet_libraries()
     try:
         return args.run(args) or 0
     except T2IError as exc:
