@@ -72,8 +72,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--runs", type=int, default=50)
     ap.add_argument("--budgets", type=float, nargs="+", default=[250, 1000, 4000])
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch intra-op threads (default: torch's own choice)")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "pipeline_overhead.json"))
     args = ap.parse_args()
+    import torch
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    load_start = os.getloadavg()
 
     with tempfile.TemporaryDirectory() as tmp:
         build_tiny_bundle(Path(tmp) / "tiny")
@@ -86,7 +92,10 @@ def main() -> None:
             overhead = measure_overhead(pipe, args.runs, step)
             budgets = [measure_budget(pipe, b, args.runs, step) for b in args.budgets]
 
+    # Other processes on the machine make wall times unpredictable: record how busy it was.
     report = {"machine": machine(), "bundle": "tiny (random weights, 64x64)",
+              "torch_threads": torch.get_num_threads(),
+              "load_average_start_end": [load_start[0], os.getloadavg()[0]],
               "overhead": overhead, "budgets": budgets}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n")

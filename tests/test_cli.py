@@ -37,7 +37,8 @@ def test_plan_jsonl_keeps_order_one_line_per_prompt():
 @pytest.mark.parametrize("args,needle", [
     (["plan", "   "], "prompt is empty"),
     (["generate", "a cat", "--bundle", "{tmp}/no-bundle", "--out", "{tmp}/x.png"], "does not exist"),
-    (["generate", "a cat", "--bundle", "{tmp}/no-bundle", "--out", "{tmp}/x.txt"], "image suffix"),
+    (["generate", "a cat", "--bundle", "{tmp}/no-bundle", "--out", "{tmp}/x.txt"], "use .png"),
+    (["generate", "a cat", "--bundle", "{tmp}/no-bundle", "--out", "{tmp}/x.psd"], "use .png"),
     (["generate", "a cat", "--bundle", "{tmp}/no-bundle", "--out", "{tmp}/no-dir/x.png"], "does not exist"),
     (["generate", "", "--bundle", "{tmp}/no-bundle", "--out", "{tmp}/x.png"], "prompt is empty"),
     (["generate", "a cat", "--bundle", "{tmp}", "--out", "{tmp}/x.png", "--n-drafts", "0"], "--n-drafts"),

@@ -183,3 +183,25 @@ def test_bigger_budget_buys_more_candidates():
     small = pipe(PROMPT, budget_ms=30)
     big = pipe(PROMPT, budget_ms=600)
     assert len(big.candidates) > len(small.candidates)
+
+
+def test_an_llm_rewriter_that_returns_nothing_still_gives_an_image():
+    pipe = _pipe(llm_rewriter=LLMRewriter(FakeLM([])))
+    pipe.rewriters["llm"].lm.generate = lambda *a, **k: []
+    result = pipe(PROMPT, n_rewrites=2, n_drafts=1, rounds=0)
+    assert result.rewrites == [PROMPT] and len(result.candidates) == 1
+
+
+def test_explicit_llm_choice_survives_a_tight_budget_but_auto_is_dropped():
+    slow = _accurate_costs(1.0)
+    slow.stages["rewrite"] = StageCost(5_000.0, 0.0)  # the LLM alone would blow the budget
+    lm = FakeLM(["a red apple left of a blue cup"])
+    auto = _pipe(llm_rewriter=LLMRewriter(lm), costs=slow)(PROMPT, budget_ms=200)
+    assert auto.rewrites == [PROMPT] and not lm.calls
+    assert any("LLM rewriter/planner dropped" in e.message for e in auto.trace)
+    explicit = _pipe(llm_rewriter=LLMRewriter(lm), costs=_accurate_costs(1.0))
+    explicit.costs.stages["rewrite"] = StageCost(5_000.0, 0.0)
+    result = explicit(PROMPT, budget_ms=200, rewriter="llm")
+    assert not any("dropped" in e.message for e in result.trace)
+    # the plan keeps the LLM rewriter; the deadline then skips the call and says so
+    assert any("LLM rewriter skipped" in e.message for e in result.trace)

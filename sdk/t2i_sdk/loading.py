@@ -134,9 +134,11 @@ def load_pipeline(cls, path, *, device, config, calibrate, verify, cache_dir):
     bundle_id = hashlib.sha256((bundle_dir / "bundle.json").read_bytes()).hexdigest()[:16]
     dev = device_name(device)
     costs = cache.load(bundle_id, dev)
-    if costs is None:
-        costs = calibrate_costs(pipe) if calibrate else default_costs()
+    if costs is None and calibrate:
+        costs = calibrate_costs(pipe)
         cache.save(bundle_id, dev, costs)
+    elif costs is None:
+        costs = default_costs()  # priors only: never cached, so a later load still calibrates
     elif calibrate:
         warm_up(pipe)
     pipe.costs = costs

@@ -74,16 +74,21 @@ class Pipeline:
         # 0. Budget: choose (n_rewrites, n_drafts, steps, top_k, rounds) from measured costs.
         overrides = {k: v for k, v in zip(_PLAN_FIELDS, (n_rewrites, n_drafts, steps, top_k, rounds))
                      if v is not None}
-        config, decision = self._plan_budget(budget_ms, config, overrides, len(rule_layout.objects), trace)
+        asked = {"rewriter": rewriter or self.config.rewriter, "planner": planner or self.config.planner}
+        n_objects = 0 if config.planner == "none" else len(rule_layout.objects)
+        config, decision = self._plan_budget(budget_ms, config, asked, overrides, n_objects, trace)
         plan = decision.plan
         trace.log("budget", f"plan {plan.to_dict()} predicted {decision.predicted_ms['total']:.0f} ms")
         for note in decision.notes:
             trace.log("budget", note)
 
+        # LLM calls may not eat the time of the first draft, which always runs.
+        first_draft_ms = (self.costs.predict("draft", draft_units(1, plan.steps))
+                          + self.costs.predict("score", score_units(1, len(rule_layout.objects))))
         # 1. Rewrite: n rewrites compete as extra candidates (input-side scaling).
-        rewrites = self._rewrite(prompt, config.rewriter, plan.n_rewrites, seed, run)
+        rewrites = self._rewrite(prompt, config.rewriter, plan.n_rewrites, seed, first_draft_ms, run)
         # 2. Plan: prompt → boxes (ReFocus phase 1); rewrites share the user's layout.
-        layout = self._plan_layout(prompt, config.planner, rule_layout, run)
+        layout = self._plan_layout(prompt, config.planner, rule_layout, first_draft_ms, run)
         # 3+4. Draft N grounded images per rewrite and rank each batch as it lands.
         ranker = HybridRanker(self.scorer, config.lam)
         pool: list[Candidate] = []
@@ -100,27 +105,28 @@ class Pipeline:
 
     # -- stages -----------------------------------------------------------------------------
 
-    def _rewrite(self, prompt, mode, n, seed, run) -> list[str]:
-        if mode == "identity" or n < 1:
-            return [prompt]
-        if not run.fits(run.predict("rewrite", n)):
+    def _rewrite(self, prompt, mode, n, seed, reserve_ms, run) -> list[str]:
+        if mode == "identity":
+            return self.rewriters["identity"].rewrite(prompt, 1, seed)
+        if not run.fits(run.predict("rewrite", n) + reserve_ms):
             run.trace.log("rewrite", "LLM rewriter skipped: does not fit the time left; using the prompt")
             return [prompt]
         with run.unit("rewrite", n):
             rewrites = self.rewriters["llm"].rewrite(prompt, n, seed)
-        rewrites = list(dict.fromkeys(rewrites))  # identical rewrites would draft identical images
+        # identical rewrites would draft identical images; an empty answer leaves the prompt
+        rewrites = list(dict.fromkeys(rewrites)) or [prompt]
         for i, text in enumerate(rewrites):
             run.trace.log("rewrite", f"#{i}: {text!r}")
             self._note_token_limit(text, run.trace)
         return rewrites
 
-    def _plan_layout(self, prompt, mode, rule_layout: Layout, run) -> Layout:
+    def _plan_layout(self, prompt, mode, rule_layout: Layout, reserve_ms, run) -> Layout:
         if mode == "none":
             run.trace.log("plan", "no layout: plain text-to-image")
             return Layout(source="none")
         layout = rule_layout
         if mode == "llm":
-            if run.fits(run.predict("plan", 1)):
+            if run.fits(run.predict("plan", 1) + reserve_ms):
                 with run.unit("plan", 1):
                     layout = self.planners["llm"].plan(prompt)
             else:
@@ -149,23 +155,27 @@ class Pipeline:
                 self._rank(new, ranker, prompt, layout, run)
 
     def _refine_round(self, pool, rewrites, layout, plan, round_, seed, ranker, prompt, config, run) -> bool:
-        top = sorted((c for c in pool if c.score), key=lambda c: -c.score.total)[:plan.top_k]
-        k = self._affordable_batch(len(top), config.refine_steps, "refine", run, pool, layout)
-        if k == 0:
-            run.trace.log("refine", f"round {round_} skipped: it does not fit the time left")
-            return False
-        new = []
-        for r in sorted({c.rewrite_index for c in top[:k]}):  # one refiner call per conditioning text
-            parents = [c for c in top[:k] if c.rewrite_index == r]
+        top = sorted((c for c in pool if c.score is not None), key=lambda c: -c.score.total)[:plan.top_k]
+        refined = []
+        for r in sorted({c.rewrite_index for c in top}):  # one refiner call per conditioning text
+            parents = [c for c in top if c.rewrite_index == r]
+            parents = parents[:self._affordable_batch(len(parents), config.refine_steps, "refine",
+                                                      run, pool, layout)]
+            if not parents:
+                break
             seeds = [seed + 10_000 * round_ + c.index for c in parents]
             with run.unit("refine", refine_units(len(parents), config.refine_steps)):
                 images = self.refiner.refine([c.image for c in parents], rewrites[r], seeds,
                                              config.refine_strength, config.refine_steps)
-            new += [Candidate(len(pool) + len(new) + i, img, r, s, round_, parent=c.index)
-                    for i, (img, s, c) in enumerate(zip(images, seeds, parents))]
-        pool.extend(new)
-        self._rank(new, ranker, prompt, layout, run)
-        run.trace.log("refine", f"round {round_}: refined {[c.parent for c in new]}")
+            new = [Candidate(len(pool) + i, img, r, s, round_, parent=c.index)
+                   for i, (img, s, c) in enumerate(zip(images, seeds, parents))]
+            pool.extend(new)
+            self._rank(new, ranker, prompt, layout, run)
+            refined += [c.parent for c in new]
+        if not refined:
+            run.trace.log("refine", f"round {round_} skipped: it does not fit the time left")
+            return False
+        run.trace.log("refine", f"round {round_}: refined {refined}")
         return True
 
     def _rank(self, new, ranker, prompt, layout, run) -> None:
@@ -190,7 +200,7 @@ class Pipeline:
 
     # -- helpers ----------------------------------------------------------------------------
 
-    def _plan_budget(self, budget_ms, config, overrides, n_objects, trace):
+    def _plan_budget(self, budget_ms, config, asked, overrides, n_objects, trace):
         def decide(cfg):
             return plan_budget(
                 budget_ms, self.costs, self.space, llm_rewriter=cfg.rewriter == "llm",
@@ -198,11 +208,12 @@ class Pipeline:
                 refine_steps=cfg.refine_steps, n_objects=n_objects, overrides=overrides)
 
         decision = decide(config)
-        uses_llm = "llm" in (config.rewriter, config.planner)
-        if not decision.fits and uses_llm and "n_rewrites" not in overrides:
+        # Only stages the caller left on "auto" may be dropped: explicit choices are kept.
+        drop = {k: v for k, v in (("rewriter", "identity"), ("planner", "rule"))
+                if asked[k] == "auto" and getattr(config, k) == "llm"}
+        if not decision.fits and drop and "n_rewrites" not in overrides:
             # The LLM calls alone may not fit: a rule layout and the user's prompt still do.
-            cheaper = replace(config, rewriter="identity",
-                              planner="rule" if config.planner == "llm" else config.planner)
+            cheaper = replace(config, **drop)
             fallback = decide(cheaper)
             if fallback.fits:
                 trace.log("budget", "LLM rewriter/planner dropped: they do not fit the budget")

@@ -1,10 +1,11 @@
 """``t2i generate PROMPT --bundle B --out out.png``: the image, its contact sheet and a JSON."""
 from __future__ import annotations
 
+import json
 import sys
-from pathlib import Path
 
-from t2i_sdk.cli.output import add_quiet, check_image_path, save_image, save_json, stage_progress
+from t2i_sdk.bundle.atomic import atomic_write_bytes
+from t2i_sdk.cli.output import add_quiet, check_image_path, encode_image, stage_progress
 from t2i_sdk.errors import InputError
 
 
@@ -41,14 +42,17 @@ def run(args) -> int:
     with stage_progress(args.quiet, "generating") as update:
         result = pipe(args.prompt, budget_ms=args.budget_ms, seed=args.seed, lam=args.lam,
                       rewriter=args.rewriter, planner=args.planner, on_unit=update, **knobs)
-    sheet_path = out.with_name(out.stem + ".sheet.png")
-    save_image(result.image, out)
-    save_image(render_contact_sheet(result), sheet_path)
-    save_json(result.to_dict(), out.with_suffix(".json"))
+    sheet_path, json_path = out.with_name(out.stem + ".sheet.png"), out.with_suffix(".json")
+    # Everything is encoded before the first write, so a failure leaves no partial set.
+    files = {out: encode_image(result.image, out),
+             sheet_path: encode_image(render_contact_sheet(result), sheet_path),
+             json_path: (json.dumps(result.to_dict(), indent=2) + "\n").encode()}
+    for path, data in files.items():
+        atomic_write_bytes(path, data)
     if not args.quiet:
         best = result.best
         print(f"wrote {out} (candidate #{best.index}, S={best.score.total:+.3f}" if best.score else
               f"wrote {out} (unscored", end="", file=sys.stderr)
-        print(f", {result.timings['total']:.0f} ms), {sheet_path}, {out.with_suffix('.json')}",
+        print(f", {result.timings['total']:.0f} ms), {sheet_path}, {json_path}",
               file=sys.stderr)
     return 0

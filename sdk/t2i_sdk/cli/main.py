@@ -27,6 +27,9 @@ def main(argv: list[str] | None = None) -> int:
     except (T2IError, EngineError) as exc:
         print(f"t2i: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # unwritable output folder, full disk, ...
+        print(f"t2i: error: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("t2i: interrupted", file=sys.stderr)
         return 130

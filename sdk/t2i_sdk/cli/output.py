@@ -19,21 +19,30 @@ def add_quiet(parser) -> None:
                         help="no progress on stderr")
 
 
+# Formats Pillow can write an RGB image in (many it reads, e.g. .psd or .xbm, it cannot write).
+_RGB_WRITERS = {"PNG", "JPEG", "WEBP", "BMP", "TIFF"}
+
+
 def check_image_path(path: str | Path) -> Path:
     """Fail before any work if ``path`` cannot take an image (missing folder, unknown suffix)."""
     path = Path(path)
     if not path.parent.exists():
         raise InputError(f"output folder {path.parent} does not exist")
     Image.init()
-    if path.suffix.lower() not in Image.registered_extensions():
-        raise InputError(f"output {path} has no image suffix Pillow can write (.png, .jpg, …)")
+    if Image.registered_extensions().get(path.suffix.lower()) not in _RGB_WRITERS:
+        raise InputError(f"output {path}: use .png, .jpg, .webp, .bmp or .tiff")
     return path
 
 
-def save_image(image: Image.Image, path: Path) -> None:
+def encode_image(image: Image.Image, path: Path) -> bytes:
+    """The file bytes of ``image`` in the format ``path``'s suffix names."""
     buf = io.BytesIO()
     image.save(buf, format=Image.registered_extensions()[path.suffix.lower()])
-    atomic_write_bytes(path, buf.getvalue())
+    return buf.getvalue()
+
+
+def save_image(image: Image.Image, path: Path) -> None:
+    atomic_write_bytes(path, encode_image(image, path))
 
 
 def save_json(obj, path: Path) -> None:
