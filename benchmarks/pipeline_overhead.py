@@ -1,6 +1,6 @@
 """Orchestration overhead and budget adherence of the runtime on the tiny bundle (CPU).
 
-    python benchmarks/pipeline_overhead.py [--runs 50] [--budgets 250 1000 4000]
+    python benchmarks/pipeline_overhead.py [--runs 50] [--budgets 200 800 3000]
 
 Writes benchmarks/results/pipeline_overhead.json and prints a table. Figures, not a test.
 """
@@ -71,7 +71,7 @@ def main() -> None:
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--runs", type=int, default=50)
-    ap.add_argument("--budgets", type=float, nargs="+", default=[250, 1000, 4000])
+    ap.add_argument("--budgets", type=float, nargs="+", default=[200, 800, 3000])
     ap.add_argument("--threads", type=int, default=None,
                     help="torch intra-op threads (default: torch's own choice)")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "pipeline_overhead.json"))
