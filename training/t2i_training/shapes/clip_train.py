@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from t2i_training.shapes.data import scene_batch
-from t2i_training.shapes.loop import LoopConfig, lr_at, run_loop, write_summary
+from t2i_training.shapes.loop import LoopConfig, optimizer_step, run_loop, write_summary
 
 
 @dataclass(frozen=True)
@@ -128,12 +128,7 @@ class _ClipStep:
         crop_loss, crop_acc = contrastive_loss(image_emb[n:], text_emb[k:],
                                                torch.tensor(phr_labels), scale)
         loss = scene_loss + cfg.crop_weight * crop_loss
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr_at(step, cfg.lr, cfg.warmup)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
-        self.optimizer.step()
+        optimizer_step(self.optimizer, self.model, loss, step, cfg.lr, cfg.warmup)
         return {"loss": loss.item(), "scene_acc": scene_acc.item(), "crop_acc": crop_acc.item()}
 
 

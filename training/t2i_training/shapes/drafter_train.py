@@ -18,7 +18,7 @@ from t2i_training.shapes.data import MAX_GLIGEN_OBJECTS, scene_batch
 from t2i_training.shapes.diffusion import (Ema, TextEmbeddings, UNetSizes, build_unet,
                                            encode_latents, load_text_parts, noisy_sample,
                                            sampling_scheduler, train_scheduler)
-from t2i_training.shapes.loop import LoopConfig, lr_at, run_loop, write_summary
+from t2i_training.shapes.loop import LoopConfig, optimizer_step, run_loop, write_summary
 
 
 @dataclass(frozen=True)
@@ -86,12 +86,7 @@ class _DrafterStep:
         noisy, t, noise = noisy_sample(self.scheduler, latents, self.generator)
         pred = self.unet(noisy, t, self.text.prompts(captions), cross_attention_kwargs=kwargs).sample
         loss = F.mse_loss(pred, noise)
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr_at(step, cfg.lr, cfg.warmup)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.unet.parameters(), 1.0)
-        self.optimizer.step()
+        optimizer_step(self.optimizer, self.unet, loss, step, cfg.lr, cfg.warmup)
         self.ema.update(self.unet, step)
         return {"loss": loss.item(), "grounded": float(grounded)}
 

@@ -38,6 +38,18 @@ def lr_at(step: int, base_lr: float, warmup: int) -> float:
     return base_lr * min(1.0, (step + 1) / max(1, warmup))
 
 
+def optimizer_step(optimizer, module, loss, step: int, base_lr: float, warmup: int) -> None:
+    """One update of every stage: warm-up lr, backward, clip the gradient norm to 1, step."""
+    import torch
+
+    for group in optimizer.param_groups:
+        group["lr"] = lr_at(step, base_lr, warmup)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(module.parameters(), 1.0)
+    optimizer.step()
+
+
 def run_loop(name: str, stage_dir: Path, loop: LoopConfig, modules: dict[str, "torch.nn.Module"],
              optimizer: "torch.optim.Optimizer", generator: "torch.Generator",
              step_fn: Callable[[int], dict[str, float]]) -> LoopResult:

@@ -15,7 +15,7 @@ from pathlib import Path
 from t2i_training.shapes.data import scene_batch
 from t2i_training.shapes.diffusion import (Ema, TextEmbeddings, encode_latents, noisy_sample,
                                            sampling_scheduler, train_scheduler)
-from t2i_training.shapes.loop import LoopConfig, lr_at, run_loop, write_summary
+from t2i_training.shapes.loop import LoopConfig, optimizer_step, run_loop, write_summary
 
 GLIGEN_ONLY = ("position_net.", ".fuser.")  # parameter names a plain UNet does not have
 
@@ -65,12 +65,7 @@ class _RefinerStep:
         captions = ["" if d else c for d, c in zip(drop, batch.captions)]
         noisy, t, noise = noisy_sample(self.scheduler, latents, self.generator, cfg.t_max)
         loss = F.mse_loss(self.unet(noisy, t, self.text.prompts(captions)).sample, noise)
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr_at(step, cfg.lr, cfg.warmup)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.unet.parameters(), 1.0)
-        self.optimizer.step()
+        optimizer_step(self.optimizer, self.unet, loss, step, cfg.lr, cfg.warmup)
         self.ema.update(self.unet, step)
         return {"loss": loss.item()}
 

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from t2i_training.shapes.data import scene_batch
-from t2i_training.shapes.loop import LoopConfig, lr_at, run_loop, write_summary
+from t2i_training.shapes.loop import LoopConfig, optimizer_step, run_loop, write_summary
 
 
 @dataclass(frozen=True)
@@ -64,12 +64,7 @@ class _VaeStep:
         l1, l2 = (recon - x).abs().mean(), (recon - x).pow(2).mean()
         kl = posterior.kl().mean() / posterior.mean[0].numel()
         loss = l1 + l2 + cfg.kl_weight * kl
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr_at(step, cfg.lr, cfg.warmup)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.vae.parameters(), 1.0)
-        self.optimizer.step()
+        optimizer_step(self.optimizer, self.vae, loss, step, cfg.lr, cfg.warmup)
         return {"loss": loss.item(), "l1": l1.item(), "kl": kl.item()}
 
 
