@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed
 
 demo: install
-	$(VENV)/bin/t2i demo --bundle demo_bundle --out demo_out
+	$(VENV)/bin/t2i demo --out demo_out
 
 test: install
 	$(PY) -m pytest -q -m "not slow and not gpu"
@@ -27,7 +27,9 @@ test-all: install
 	$(PY) -m pytest -q
 
 bench: install
+	$(PY) -m pip install -q -e ".[bench]"
 	$(PY) benchmarks/pipeline_overhead.py
+	$(PY) benchmarks/shapes_table.py
 
 clean:
 	rm -rf demo_bundle demo_out .pytest_cache

@@ -1,9 +1,11 @@
 """What benchmarks/engines.py times: model folders, their exported graphs, and input feeds.
 
 Tiny mode uses the tiny bundle. Real-size mode builds random-weight models with the real
-architectures' sizes (SD 1.5 GLIGEN, CLIP ViT-L/14, a Qwen2-0.5B-size LLM) and saves them to
-the work folder only because the exporters read folders; latency does not depend on weight
-values. Nothing here keeps a model in memory: each case loads its model when it is timed.
+architectures' sizes (SD 1.5 GLIGEN, CLIP ViT-L/14, SD-Turbo, a Qwen2-0.5B-size LLM;
+real_size_models.py) and saves them to the work folder only because the exporters read folders;
+latency does not depend on weight values. Nothing here keeps a model in memory: each case loads
+its model when it is timed. ``read_for_merge`` / ``merge_results`` put one run's families into
+an earlier run's results.
 """
 from __future__ import annotations
 
@@ -17,9 +19,10 @@ from typing import Callable
 
 import numpy as np
 import torch
+from real_size_models import (SD_TURBO_UNET_PARAMS, TEXT_TOKENS, build_clip_vit_l14,
+                              build_qwen2_05b, build_sd15_gligen, build_sd_turbo)
 
 FAMILIES = ("drafter", "scorer", "refiner", "llm")
-TEXT_TOKENS = 77  # CLIP's padded context, used for every text-encoder case
 PROMPT = ("Rewrite this prompt for an image generator, keeping every object and its place: "
           "two red apples to the left of a blue cup on a wooden table, soft morning light")
 Say = Callable[[str], None]
@@ -84,12 +87,13 @@ def real_size_sources(work: Path, families: tuple[str, ...], say: Say) -> Source
                    "(768 x 12), VAE (128, 256, 512, 512); random weights",
         "scorer": "CLIP ViT-L/14 size (vision 1024 x 24, patch 14, 224 px; text 768 x 12, "
                   "projection 768); random weights",
-        "refiner": "skipped: no real-size refiner (an SDXL UNet, 2.6 B parameters, does not fit "
-                   "this CPU run's memory and time budget)",
+        "refiner": f"SD-Turbo size (SD 2.1 UNet {SD_TURBO_UNET_PARAMS / 1e6:.1f} M, OpenCLIP-H "
+                   "text encoder 1024 x 23, SD VAE); random weights. SDXL-Turbo's 2.6 B UNet is "
+                   "not run: its fp32 ONNX export needs more than this machine's 24 GiB",
         "llm": "Qwen2-0.5B size (hidden 896, 24 layers, 14 heads / 2 KV heads, FFN 4864, "
                "vocab 151936, tied embeddings; tokenizer: the tiny one, padded); random weights"})
     builders = {"drafter": build_sd15_gligen, "scorer": build_clip_vit_l14,
-                "llm": build_qwen2_05b}
+                "refiner": build_sd_turbo, "llm": build_qwen2_05b}
     for family, build in builders.items():
         if family not in families:
             continue
@@ -101,87 +105,6 @@ def real_size_sources(work: Path, families: tuple[str, ...], say: Say) -> Source
             os.replace(build(partial), folder)  # complete folders only
         setattr(sources, family, folder)
     return sources
-
-
-def build_sd15_gligen(out: Path) -> Path:
-    """A random StableDiffusionGLIGENPipeline with SD 1.5's UNet (+ GLIGEN fusers), CLIP-L
-    text encoder and VAE sizes; the tokenizer is the tiny one (only ids < its vocab occur)."""
-    from diffusers import (AutoencoderKL, DDIMScheduler, StableDiffusionGLIGENPipeline,
-                           UNet2DConditionModel)
-    from t2i_engines.pytorch.tiny.clip_tokenizer import train_clip_tokenizer
-    from transformers import CLIPTextModel, CLIPTokenizer
-
-    tokenizer = CLIPTokenizer.from_pretrained(train_clip_tokenizer(out / "tokenizer"))
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        text_encoder = CLIPTextModel(_clip_text_config(tokenizer))
-        unet = UNet2DConditionModel(
-            sample_size=64, in_channels=4, out_channels=4, layers_per_block=2,
-            block_out_channels=(320, 640, 1280, 1280), cross_attention_dim=768,
-            attention_head_dim=8, attention_type="gated",
-            down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
-            up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3)
-        vae = AutoencoderKL(
-            block_out_channels=(128, 256, 512, 512), layers_per_block=2, latent_channels=4,
-            down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
-            sample_size=512, scaling_factor=0.18215)
-    scheduler = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
-                              clip_sample=False, set_alpha_to_one=False, steps_offset=1)
-    StableDiffusionGLIGENPipeline(
-        vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=scheduler,
-        safety_checker=None, feature_extractor=None, requires_safety_checker=False,
-    ).save_pretrained(out)
-    return out
-
-
-def build_clip_vit_l14(out: Path) -> Path:
-    """A random CLIPModel of ViT-L/14's sizes with a 224 px image processor."""
-    from t2i_engines.pytorch.tiny.clip_tokenizer import train_clip_tokenizer
-    from transformers import CLIPConfig, CLIPModel, CLIPProcessor, CLIPTokenizer, CLIPVisionConfig
-    from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
-
-    tokenizer = CLIPTokenizer.from_pretrained(train_clip_tokenizer(out))
-    vision = CLIPVisionConfig(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24,
-                              num_attention_heads=16, image_size=224, patch_size=14,
-                              projection_dim=768, hidden_act="quick_gelu")
-    config = CLIPConfig(text_config=_clip_text_config(tokenizer).to_dict(),
-                        vision_config=vision.to_dict(), projection_dim=768)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(1)
-        CLIPModel(config).save_pretrained(out, safe_serialization=True)
-    processor = CLIPImageProcessorPil(size={"shortest_edge": 224},
-                                      crop_size={"height": 224, "width": 224})
-    CLIPProcessor(image_processor=processor, tokenizer=tokenizer).save_pretrained(out)
-    return out
-
-
-def _clip_text_config(tokenizer):
-    """CLIP-L's text tower (SD 1.5's text encoder): 768 wide, 12 layers, 49408 ids."""
-    from transformers import CLIPTextConfig
-
-    return CLIPTextConfig(
-        vocab_size=49408, hidden_size=768, intermediate_size=3072, num_hidden_layers=12,
-        num_attention_heads=12, max_position_embeddings=TEXT_TOKENS, projection_dim=768,
-        hidden_act="quick_gelu", bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
-
-
-def build_qwen2_05b(out: Path) -> Path:
-    """A random Qwen2ForCausalLM of Qwen2.5-0.5B's sizes (real 151936-id vocab, tied
-    embeddings) with the tiny chat tokenizer; the GGUF exporter pads the vocab."""
-    from t2i_engines.pytorch.tiny.llm_tokenizer import train_llm_tokenizer
-    from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
-
-    tokenizer = AutoTokenizer.from_pretrained(train_llm_tokenizer(out))
-    config = Qwen2Config(
-        vocab_size=151936, hidden_size=896, intermediate_size=4864, num_hidden_layers=24,
-        num_attention_heads=14, num_key_value_heads=2, max_position_embeddings=32768,
-        tie_word_embeddings=True, bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(2)
-        Qwen2ForCausalLM(config).save_pretrained(out, safe_serialization=True)
-    return out
 
 
 # --- exports ----------------------------------------------------------------------------------
@@ -244,7 +167,8 @@ def drafter_components(src: Path, fp32: Path, int8: Path, resolution: int) -> li
                          pipe["vae_scale_factor"])
 
     return [
-        component("text_encoder", "text_encoder", f"CLIP text encoder, {TEXT_TOKENS} tokens", int8_graph=True),
+        component("text_encoder", "text_encoder", f"CLIP text encoder, {TEXT_TOKENS} tokens",
+                  int8_graph=True),
         component("unet", "unet",
                   f"GLIGEN UNet, 1 step, CFG (2 rows/item), latents {side}x{side}", rows=2),
         component("vae_decoder", "vae",
@@ -301,7 +225,8 @@ def scorer_components(src: Path, fp32: Path, int8: Path) -> list[Component]:
 
 
 def refiner_component(src: Path, onnx_dir: Path, resolution: int) -> Component:
-    """One img2img UNet step (guidance 0, as SDXL-Turbo runs: no CFG rows)."""
+    """One img2img UNet step (guidance 0, as SD-Turbo and SDXL-Turbo run: no CFG rows) at
+    ``resolution`` px, the drafter's."""
     from diffusers import UNet2DConditionModel
     from t2i_export.onnx.img2img_export import SDUNet, XLUNet, read_config
 
@@ -406,3 +331,47 @@ def llamacpp_decoder(gguf: Path, threads: int) -> Callable[[list[int], int], tup
 
     run.engine = engine  # keeps the model alive as long as the runner
     return run
+
+
+# --- merging one run's families into an earlier run's results ----------------------------------
+
+# Settings that change what a figure means: a merged run must share them with the earlier one.
+MERGE_SETTINGS = ("real_size", "batches", "resolution", "warmup", "iterations", "threads")
+LLM_SETTINGS = ("prompt_tokens", "new_tokens")
+
+
+def read_for_merge(path: Path, settings: dict) -> dict:
+    """The earlier result at ``path``, if it was timed with this run's ``settings`` (as
+    recorded in the JSON); else SystemExit, before any model is built."""
+    if not path.is_file():
+        raise SystemExit(f"--merge: no earlier result at {path}")
+    earlier = json.loads(path.read_text())
+    settings = json.loads(json.dumps(settings))  # tuples -> lists, as the JSON holds them
+    keys = MERGE_SETTINGS + (LLM_SETTINGS if "llm" in settings["families"] else ())
+    differ = [f"{k}: {earlier['settings'].get(k)} there, {settings[k]} here" for k in keys
+              if earlier["settings"].get(k) != settings[k]]
+    if differ:
+        raise SystemExit(f"--merge: {path} was timed with other settings ({'; '.join(differ)})")
+    return earlier
+
+
+def merge_results(earlier: dict, new: dict) -> dict:
+    """``earlier`` with the families ``new`` ran replaced by ``new``'s rows and model notes
+    (components stay in family order); ``merges`` lists each merged run's families, date,
+    machine and versions (the top-level ones stay the earlier run's)."""
+    families = list(new["settings"]["families"])
+
+    def family(row: dict) -> str:
+        return row["component"].split(".", 1)[0]
+
+    rows = [r for r in earlier["components"] if family(r) not in families] + new["components"]
+    notes = {**earlier["models"], **new["models"]}
+    ran = set(earlier["settings"]["families"]) | set(families)
+    return {**earlier,
+            "settings": {**earlier["settings"], "families": [f for f in FAMILIES if f in ran]},
+            "models": {f: notes[f] for f in FAMILIES if f in notes},
+            "components": sorted(rows, key=lambda r: FAMILIES.index(family(r))),
+            "llm": new["llm"] if "llm" in families else earlier["llm"],
+            "merges": [*earlier.get("merges", []),
+                       {"families": families, "created": new["created"],
+                        "machine": new["machine"], "versions": new["versions"]}]}

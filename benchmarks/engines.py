@@ -4,13 +4,15 @@ fp16 on a GPU), and LLM tokens/s: transformers fp32 vs llama.cpp f16 / q8_0 / q4
     python benchmarks/engines.py                    # tiny bundle, batch 1 and 4
     python benchmarks/engines.py --real-size        # real-size random models, 256 px, batch 1
     python benchmarks/engines.py --real-size --resolution 512 --batches 1 4   # GPU machine
+    python benchmarks/engines.py --real-size --only refiner --merge   # re-time one family
 
 Graphs come from the real exporters (t2i_export.onnx.*, t2i_export.gguf) and run through the
 engines' own runtimes (OrtModel, TrtModel, LlamaCppEngine). Latency is the median of
 ``--iterations`` calls after ``--warmup`` calls; each case loads its model, is timed at every
 batch, and is freed before the next. Writes benchmarks/results/engines[-real-size].{json,png,md}
-and prints the table; progress goes to stderr. Figures, not a test: a case that fails is
-recorded with its error and the others still run.
+and prints the table; progress goes to stderr. ``--merge`` keeps the other families' figures
+from the existing JSON (it must have the same timing settings) and replaces only this run's.
+Figures, not a test: a case that fails is recorded with its error and the others still run.
 """
 from __future__ import annotations
 
@@ -32,9 +34,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # engine_cases, beside
 
 import torch  # noqa: E402
 from engine_cases import (FAMILIES, Component, export_drafter, export_refiner,  # noqa: E402
-                          export_scorer, drafter_components, llamacpp_decoder, prompt_ids,
-                          real_size_sources, refiner_component, scorer_components,
-                          tiny_sources, transformers_decoder)
+                          export_scorer, drafter_components, llamacpp_decoder, merge_results,
+                          prompt_ids, read_for_merge, real_size_sources, refiner_component,
+                          scorer_components, tiny_sources, transformers_decoder)
 from rich import box  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn,  # noqa: E402
@@ -65,7 +67,7 @@ class Settings:
     threads: int  # CPU threads of every engine (torch, onnxruntime, llama.cpp)
 
 
-def parse_args(argv: list[str] | None) -> tuple[Settings, Path, Path | None]:
+def parse_args(argv: list[str] | None) -> tuple[Settings, Path, Path | None, bool]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--real-size", action="store_true",
                         help="real-size random models instead of the tiny bundle")
@@ -75,8 +77,11 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, Path, Path | None]:
                         help="batch sizes (default: 1 4 tiny, 1 real-size)")
     parser.add_argument("--warmup", type=int, help="untimed calls first (default 3 / 1)")
     parser.add_argument("--iterations", type=int, help="timed calls (default 20 / 3)")
-    parser.add_argument("--only", nargs="+", choices=FAMILIES, default=list(FAMILIES),
-                        help="component families to run")
+    parser.add_argument("--only", "--families", nargs="+", choices=FAMILIES,
+                        default=list(FAMILIES), help="component families to run")
+    parser.add_argument("--merge", action="store_true",
+                        help="replace only these families' figures in the existing "
+                             "<out-dir>/engines[-real-size].json, keeping the others")
     parser.add_argument("--prompt-tokens", type=int, default=30)
     parser.add_argument("--new-tokens", type=int, default=64)
     parser.add_argument("--dedicated-machine", action="store_true",
@@ -98,7 +103,7 @@ def parse_args(argv: list[str] | None) -> tuple[Settings, Path, Path | None]:
         iterations=args.iterations or (3 if real else 20), prompt_tokens=args.prompt_tokens,
         new_tokens=args.new_tokens, shared_machine=not args.dedicated_machine,
         threads=args.threads or ((os.cpu_count() or 1) if args.dedicated_machine else 1))
-    return settings, args.out_dir, args.work_dir
+    return settings, args.out_dir, args.work_dir, args.merge
 
 
 # --- preparing and timing ---------------------------------------------------------------------
@@ -462,18 +467,21 @@ def _llm_label(row: dict) -> str:
 
 def main(argv: list[str] | None = None) -> dict:
     """Run the benchmark; returns the result dict also written to ``<out-dir>/engines*.json``."""
-    settings, out_dir, work_dir = parse_args(argv)
+    settings, out_dir, work_dir, merge = parse_args(argv)
     threads_before = torch.get_num_threads()
     torch.set_num_threads(settings.threads)
     try:
-        return _run(settings, out_dir, work_dir)
+        return _run(settings, out_dir, work_dir, merge)
     finally:
         torch.set_num_threads(threads_before)
 
 
-def _run(settings: Settings, out_dir: Path, work_dir: Path | None) -> dict:
+def _run(settings: Settings, out_dir: Path, work_dir: Path | None, merge: bool) -> dict:
     from diffusers.utils import logging as diffusers_logging
     from transformers.utils import logging as transformers_logging
+
+    stem = out_dir / ("engines-real-size" if settings.real_size else "engines")
+    earlier = read_for_merge(stem.with_suffix(".json"), asdict(settings)) if merge else None
 
     for library in (diffusers_logging, transformers_logging):  # per-file bars would
         library.disable_progress_bar()  # interleave with ours on stderr
@@ -509,7 +517,9 @@ def _run(settings: Settings, out_dir: Path, work_dir: Path | None) -> dict:
                            "llm_loop": "greedy argmax with KV cache; prefill, then one token "
                                        "per call; end-of-sequence does not stop it"},
               "models": notes, "components": rows, "llm": llm_rows}
-    stem = out_dir / ("engines-real-size" if settings.real_size else "engines")
+    if earlier is not None:
+        result = merge_results(earlier, result)
+        rows, llm_rows = result["components"], result["llm"]
     _, json_path, png_path = write_outputs(result, stem)
     console = Console(width=max(Console().width, 150))
     if rows:

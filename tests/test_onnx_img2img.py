@@ -236,8 +236,9 @@ def test_first_unet_call_gets_the_same_inputs_as_diffusers(export_fp32, refiner_
         hook.remove()
     ort = OrtImg2ImgRefinerEngine.load(export_fp32, device="cpu", guidance_scale=3.0)
     unet, fed = ort.graphs["unet"], []
-    run = unet.run
-    unet.run = lambda feeds: fed.append(feeds) or run(feeds)
+    run_bound = unet.run_bound  # the sampling loop binds its inputs (IOBinding)
+    unet.run_bound = lambda feeds: fed.append(
+        {k: np.array(v, copy=True) for k, v in feeds.items()}) or run_bound(feeds)
     ort.refine(odd, PROMPT, seeds=[5, 6], strength=0.6, steps=2)
     assert len(fed) == 2
     expected = {k: np.broadcast_to(v.numpy(), fed[0][k].shape) for k, v in seen[0].items()}

@@ -30,3 +30,41 @@ def test_shapes_bundle_runs_through_the_evaluator(tmp_path):
                  "--quiet"]) == 0
     report = json.loads(out.read_text())
     assert 0.0 <= report["overall"] <= 1.0
+
+
+def test_demo_defaults_to_the_shipped_shapes_bundle_and_its_prompts():
+    from t2i_sdk.cli.demo_cmd import SHAPES_PROMPTS, resolve_bundle
+
+    bundle, prompts = resolve_bundle(None, quiet=True)
+    assert bundle.resolve() == SHAPES.resolve() and prompts == SHAPES_PROMPTS
+    assert resolve_bundle(str(SHAPES), quiet=True)[1] == SHAPES_PROMPTS
+
+
+def test_demo_prompts_are_held_out_compositions_of_the_world():
+    from t2i_sdk.cli.demo_cmd import SHAPES_PROMPTS
+    from t2i_sdk.shapes.captions import HELD_OUT_TAGS, all_captions, is_held_out
+    from t2i_sdk.shapes.world import WorldConfig
+
+    world = WorldConfig()
+    known = {c.prompt: c for tag in world.tags for c in all_captions(tag, world.shapes, world.colors)}
+    assert set(SHAPES_PROMPTS) <= set(known)
+    assert {known[p].tag for p in SHAPES_PROMPTS} == set(world.tags)  # one per GenEval tag
+    assert all(is_held_out(known[p]) for p in SHAPES_PROMPTS if known[p].tag in HELD_OUT_TAGS)
+
+
+def test_demo_writes_an_image_and_sheet_per_prompt(tmp_path):
+    from t2i_sdk.cli.demo_cmd import SHAPES_PROMPTS
+    from t2i_sdk.cli.main import main
+
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--budget-ms", "600", "--quiet"]) == 0
+    for i in range(len(SHAPES_PROMPTS)):
+        assert (out / f"{i:02d}.png").is_file() and (out / f"{i:02d}.sheet.png").is_file()
+        assert json.loads((out / f"{i:02d}.json").read_text())["prompt"] == SHAPES_PROMPTS[i]
+
+
+def test_demo_refuses_a_folder_without_a_bundle(tmp_path, capsys):
+    from t2i_sdk.cli.main import main
+
+    assert main(["demo", "--bundle", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
+    assert "no bundle.json" in capsys.readouterr().err

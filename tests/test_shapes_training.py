@@ -127,3 +127,51 @@ def test_assembled_bundle_loads_and_runs_in_the_pipeline(trained_run, tmp_path):
     assert result.image.size == (64, 64)
     assert len(result.layout.objects) == 2  # the rule planner grounded both objects
     assert any(c.round == 1 for c in result.candidates)  # the refiner ran
+
+
+def test_a_run_seeded_from_a_bundle_continues_from_its_weights(trained_run, tmp_path, capsys):
+    """init copies a bundle into a run; the drafter warm-starts from it; a decoder-only VAE
+    fine-tune changes the decoder alone; assemble ships that VAE in both diffusion models."""
+    from diffusers import AutoencoderKL
+    from safetensors.torch import load_file
+
+    from t2i_training.shapes.warm_start import warm_start_unet
+
+    run_dir, _ = trained_run
+    bundle, seeded = tmp_path / "bundle", tmp_path / "seeded"
+    assert main(["assemble", "--run-dir", str(run_dir), "--out", str(bundle)]) == 0
+    assert main(["init", "--from", str(bundle), "--run-dir", str(seeded)]) == 0
+    with pytest.raises(FileExistsError, match="already trained"):
+        main(["init", "--from", str(bundle), "--run-dir", str(seeded)])
+
+    unet_file = "unet/diffusion_pytorch_model.safetensors"
+    shipped = load_file(bundle / "drafter" / unet_file)
+    probe = torch.nn.Linear(1, 1)
+    probe.load_state_dict = lambda state: probe.__dict__.setdefault("loaded", state)
+    assert warm_start_unet(seeded / "drafter", [probe])
+    assert all(torch.equal(probe.loaded[k], shipped[k]) for k in shipped)
+
+    before = AutoencoderKL.from_pretrained(str(seeded / "vae" / "final"))
+    summary = run_stage("vae", seeded, STEPS, None, tiny=True, progress=False, decoder_only=True)
+    after = AutoencoderKL.from_pretrained(str(seeded / "vae" / "final"))
+    assert summary["scaling_factor"] == before.config.scaling_factor
+    enc_a, enc_b = before.encoder.state_dict(), after.encoder.state_dict()
+    assert all(torch.equal(enc_a[k], enc_b[k]) for k in enc_a)
+    dec_a, dec_b = before.decoder.state_dict(), after.decoder.state_dict()
+    assert any(not torch.equal(dec_a[k], dec_b[k]) for k in dec_a)
+
+    run_stage("refiner", seeded, STEPS, None, tiny=True, progress=False)
+    assert "refiner: warm start" in capsys.readouterr().out
+
+    out = tmp_path / "rebuilt"
+    assert main(["assemble", "--run-dir", str(seeded), "--out", str(out)]) == 0
+    vae_file = "vae/diffusion_pytorch_model.safetensors"
+    tuned = load_file(seeded / "vae" / "final" / "diffusion_pytorch_model.safetensors")
+    for role in ("drafter", "refiner"):
+        shipped_vae = load_file(out / role / vae_file)
+        assert all(torch.equal(shipped_vae[k], tuned[k]) for k in tuned)
+
+
+def test_decoder_only_needs_a_trained_vae(tmp_path):
+    with pytest.raises(FileNotFoundError, match="decoder-only needs a trained VAE"):
+        run_stage("vae", tmp_path, STEPS, None, tiny=True, progress=False, decoder_only=True)

@@ -21,7 +21,14 @@ def fit_to_token_limit(tokenizer, text: str, limit: int) -> str:
     if count_tokens(tokenizer, text) <= limit:
         return text
     ids = tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"]
-    return tokenizer.decode(ids[: limit - 2])
+    keep = limit - 2
+    while True:
+        # decode -> encode is not the identity for BPE (merges across the cut can split
+        # differently), so shrink until the decoded text itself fits
+        cut = tokenizer.decode(ids[:keep])
+        if keep <= 0 or count_tokens(tokenizer, cut) <= limit:
+            return cut
+        keep -= 1
 
 
 def check_draft_args(phrases: Sequence[str], boxes: Sequence, seeds: Sequence[int],

@@ -120,7 +120,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("gguf", help="a Llama/Qwen2 causal LM (+ LoRA adapter) to GGUF")
     p.add_argument("model_dir"), p.add_argument("out")
     p.add_argument("--adapter", help="LoRA adapter folder, merged first")
-    p.add_argument("--type", default="f16", choices=("f32", "f16", "q8_0", "q4_0", "q4_k"))
+    p.add_argument("--type", default="f16",
+                   choices=("f32", "f16", "q8_0", "q4_0", "q4_k", "q5_k", "q6_k"),
+                   help="q4_k/q5_k/q6_k (Q4_K_M, Q5_K_M, Q6_K) run llama.cpp's quantizer on an "
+                        "f16 export and need the `llama` extra (default: f16)")
     p.set_defaults(run=cmd_gguf)
     p = sub.add_parser("bundle", help="a new bundle on compiled engines, with a parity report")
     p.add_argument("bundle"), p.add_argument("out")

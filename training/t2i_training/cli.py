@@ -34,7 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--adapter", required=True, help="a round's adapter/ folder")
     ev.add_argument("--prompts", required=True, help=".txt / .jsonl file or builtin:NAME")
     ev.add_argument("--judge", default="programmatic:keeps_objects_adds_color",
-                    help="programmatic:FUNCTION | vlm:MODEL_DIR | import:module:factory")
+                    help="programmatic:FUNCTION | shapes | vlm:MODEL_DIR | "
+                         "import:module:factory")
     ev.add_argument("--base-model", help="default: the base recorded in the adapter")
     ev.add_argument("--bundle", help="T2I bundle to render with (default: no rendering, for "
                                      "judges that ignore images)")

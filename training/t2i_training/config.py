@@ -16,7 +16,7 @@ from t2i_sdk.errors import InputError
 from t2i_training.judges.protocol import REWARD_DIMENSIONS
 
 QUANTIZATION_MODES = ("auto", "nf4", "none")
-JUDGE_KINDS = ("programmatic", "vlm", "http", "import")
+JUDGE_KINDS = ("programmatic", "shapes", "vlm", "http", "import")
 # The paper's "general" rewriter; add "aesthetics" for its aesthetics rewriter (which trades
 # alignment for looks, Table 1).
 DEFAULT_DIMENSIONS = ("quality", "general_alignment", "physical_alignment")
@@ -59,7 +59,9 @@ class JudgeSpec:
     """Which :class:`PairwiseJudge` to build (see ``rounds.build_judge``).
 
     ``kind="programmatic"``: ``ProgrammaticJudge`` around the function named ``prefer`` in
-    :mod:`t2i_training.judges.programmatic`. ``"vlm"`` / ``"http"``: ``VLMJudge(**options)`` /
+    :mod:`t2i_training.judges.programmatic`. ``"shapes"``: ``ShapesJudge(**options)``, the
+    shapes world's detector + GenEval rules on each image against the user's prompt (needs
+    shapes-world prompts and ``render: true``). ``"vlm"`` / ``"http"``: ``VLMJudge(**options)`` /
     ``HTTPJudge(**options)``. ``"import"``: call ``target`` (``"package.module:factory"``) with
     ``options`` as keyword arguments.
     """
@@ -71,17 +73,19 @@ class JudgeSpec:
 
     @classmethod
     def parse(cls, text: str) -> "JudgeSpec":
-        """The CLI's ``--judge``: ``programmatic:FUNCTION``, ``vlm:MODEL_DIR`` or
+        """The CLI's ``--judge``: ``programmatic:FUNCTION``, ``shapes``, ``vlm:MODEL_DIR`` or
         ``import:package.module:factory``."""
         kind, _, rest = text.partition(":")
         if kind == "programmatic" and rest:
             return cls(kind=kind, prefer=rest)
+        if kind == "shapes" and not rest:
+            return cls(kind=kind)
         if kind == "vlm" and rest:
             return cls(kind=kind, options={"model_dir": rest})
         if kind == "import" and ":" in rest:
             return cls(kind=kind, target=rest)
-        raise InputError(f"--judge {text!r}: use programmatic:FUNCTION, vlm:MODEL_DIR or "
-                         f"import:package.module:factory")
+        raise InputError(f"--judge {text!r}: use programmatic:FUNCTION, shapes, vlm:MODEL_DIR "
+                         f"or import:package.module:factory")
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,9 @@ class RunConfig:
 
     bundle: str  # T2I bundle that renders every rewrite (frozen during training)
     prompts: str = "builtin:compositional"  # .txt / .jsonl file, or builtin:NAME
+    # Held-out prompts from their own file instead of a held_out_fraction split of `prompts`
+    # (then all of `prompts` train): for worlds with a fixed split, e.g. builtin:shapes_heldout.
+    eval_prompts: str | None = None
     run_dir: str = "runs/dpo"
     base_model: str | None = None  # causal LM folder; None: the bundle's rewriter
     bundle_out: str | None = None  # where the final bundle goes; None: RUN_DIR/final/bundle
@@ -128,6 +135,8 @@ class RunConfig:
         _check(self.lora.r >= 1, "lora.r must be >= 1")
         _check(self.judge.kind in JUDGE_KINDS,
                f"judge.kind must be one of {', '.join(JUDGE_KINDS)}, got {self.judge.kind!r}")
+        _check(self.render or self.judge.kind != "shapes",
+               "judge.kind shapes scores the rendered images: render must be true")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -75,6 +75,9 @@ def build_judge(spec: JudgeSpec) -> PairwiseJudge:
             raise InputError(f"judge.prefer: no scoring function {spec.prefer!r} in "
                              f"t2i_training.judges.programmatic")
         return programmatic.ProgrammaticJudge(prefer, **spec.options)
+    if spec.kind == "shapes":
+        from t2i_training.judges.shapes_judge import ShapesJudge
+        return ShapesJudge(**spec.options)
     if spec.kind == "vlm":
         from t2i_training.judges.vlm import VLMJudge
         return VLMJudge(**spec.options)
@@ -347,7 +350,10 @@ def train(config: RunConfig, *, judge: PairwiseJudge | None = None,
           on_round: Callable[[dict], None] | None = None) -> list[dict]:
     """Every round of ``config`` (finished rounds are read back, not redone); returns reports."""
     prompts = load_prompts(config.prompts)
-    train_set, held_out = split_prompts(prompts, config.held_out_fraction, config.seed)
+    if config.eval_prompts:  # a fixed split (e.g. the shapes world's held-out compositions)
+        train_set, held_out = prompts, load_prompts(config.eval_prompts)
+    else:
+        train_set, held_out = split_prompts(prompts, config.held_out_fraction, config.seed)
     held_out = held_out[:config.max_eval_prompts]
     run = RunDir(config.run_dir).open(config)
     if renderer is None:

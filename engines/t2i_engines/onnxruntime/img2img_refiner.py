@@ -5,7 +5,9 @@ Same interface and results as the torch ``Img2ImgRefinerEngine``: it re-does dif
 the graphs written by ``t2i_export.onnx.img2img_export``. Noise comes from the same per-seed
 CPU ``torch.Generator``s, drawn in the same order (posterior sample, ``add_noise``, one draw per
 ancestral step), and the scheduler math runs in torch float32 on the CPU exactly as diffusers
-writes it, so only the graphs' own rounding separates the two engines.
+writes it, so only the graphs' own rounding separates the two engines. The UNet's text
+conditions (embeddings, SDXL pooled embeds and time ids) go to the session's device once per
+``refine`` call with IOBinding and stay there; only latents and timestep travel per step.
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from t2i_engines.onnxruntime.session import OrtModel
+from t2i_engines.onnxruntime.session import OrtModel, place_constants, run_to_host
 # Pure Python (no torch at import): the one rule for how many steps a strength runs.
 from t2i_engines.refine_args import check_refine_args, schedule_length
 
@@ -184,7 +186,8 @@ class OrtImg2ImgRefinerEngine:
             return []
         generators = [torch.Generator(device="cpu").manual_seed(int(s)) for s in seeds]
         pixels = self._preprocess([image.convert("RGB") for image in images])
-        conds = self._text_conditions(prompt, len(images), pixels.shape[-2:])
+        conds = place_constants(self.graphs["unet"],
+                                self._text_conditions(prompt, len(images), pixels.shape[-2:]))
         latents, begin = self._noised_latents(pixels, num_inference_steps, strength, generators)
         for i in range(begin, len(self.scheduler.timesteps)):
             noise_pred = self._predict_noise(latents, i, conds)
@@ -284,15 +287,17 @@ class OrtImg2ImgRefinerEngine:
         return (torch.tensor(mean).view(1, channels, 1, 1),
                 torch.tensor(std).view(1, channels, 1, 1))
 
-    def _predict_noise(self, latents, index: int, conds: dict[str, np.ndarray]):
+    def _predict_noise(self, latents, index: int, conds: dict):
+        """``conds`` come from ``place_constants``. The latents still round-trip because the
+        scheduler runs in torch on the CPU; they are smaller than the text conditions."""
         import torch
 
         model_input = torch.cat([latents] * 2) if self._guided else latents
         model_input = self.scheduler.scale_model_input(model_input, index)
         timestep = np.full(model_input.shape[0], float(self.scheduler.timesteps[index]),
                            dtype=np.float32)
-        out = self.graphs["unet"].run({"sample": model_input.numpy(), "timestep": timestep,
-                                       **conds})["out_sample"]
+        out = run_to_host(self.graphs["unet"], {"sample": model_input.numpy(),
+                                                "timestep": timestep, **conds})["out_sample"]
         noise_pred = torch.from_numpy(out)
         if self._guided:
             uncond, text = noise_pred.chunk(2)

@@ -1,4 +1,11 @@
-"""One ONNX graph in an onnxruntime session: provider choice, thread settings, numpy in/out.
+"""One ONNX graph in an onnxruntime session: provider choice, thread settings, numpy in/out,
+and IOBinding so inputs that do not change between calls stay on the device.
+
+``OrtModel.to_device`` copies inputs to the session's device once (CUDA memory under the CUDA
+and TensorRT EPs; on the CPU EP an ``OrtValue`` over the host array, no copy);
+``run_bound`` then takes those ``OrtValue``s plus fresh numpy inputs, so a sampling loop
+re-sends only what changes each step. ``place_constants`` / ``run_to_host`` do the same for
+any graph runner, falling back to plain numpy ``run`` for TensorRT's ``TrtModel``.
 
 Imported only by the onnxruntime engines (never by a package ``__init__``), so importing
 onnxruntime at the top is fine here.
@@ -25,8 +32,9 @@ _ORT_TO_NUMPY = {
 class OrtModel:
     """An ``onnxruntime.InferenceSession`` plus the names and dtypes of its inputs/outputs.
 
-    Use :meth:`load`. ``run`` is plain numpy in / numpy out on every provider; ``run_bound``
-    keeps outputs on the session's device (CUDA) as ``OrtValue`` for chaining graphs.
+    Use :meth:`load`. ``run`` is plain numpy in / numpy out on every provider; ``to_device``
+    places inputs on the session's device once, and ``run_bound`` takes such ``OrtValue``s
+    and keeps its outputs there, for loops and for chaining graphs.
     """
 
     def __init__(self, session: ort.InferenceSession, path: Path, device: str):
@@ -71,31 +79,62 @@ class OrtModel:
         outputs = self.session.run(self.output_names, self._host_feeds(feeds))
         return dict(zip(self.output_names, outputs))
 
-    def run_bound(self, feeds: dict[str, np.ndarray | ort.OrtValue]) -> dict[str, ort.OrtValue]:
-        """Run with IOBinding: numpy inputs are copied to the device once, ``OrtValue`` inputs
-        are used in place, and outputs stay on ``self.device`` (call ``.numpy()`` to fetch)."""
-        binding = self.session.io_binding()
+    def to_device(self, feeds: dict[str, np.ndarray]) -> dict[str, ort.OrtValue]:
+        """Cast numpy inputs (any subset of the graph's) to its dtypes and place them on
+        ``self.device`` once; pass the results to :meth:`run_bound` on every later call.
+
+        On the CPU EP the ``OrtValue`` wraps the cast array without copying (the array is
+        the caller's own when already of the right dtype), so do not modify it afterwards,
+        and a ``.numpy()`` view of it is valid only while the ``OrtValue`` lives.
+        """
         device_type, device_id = _split_device(self.device)
-        for name, value in feeds.items():
-            if isinstance(value, ort.OrtValue):
-                binding.bind_ortvalue_input(name, value)
-            else:
-                host = self._host_feeds({name: value})[name]
-                binding.bind_ortvalue_input(
-                    name, ort.OrtValue.ortvalue_from_numpy(host, device_type, device_id))
+        return {name: ort.OrtValue.ortvalue_from_numpy(host, device_type, device_id)
+                for name, host in self._host_feeds(feeds, complete=False).items()}
+
+    def run_bound(self, feeds: dict[str, np.ndarray | ort.OrtValue]) -> dict[str, ort.OrtValue]:
+        """Run with IOBinding: numpy inputs go through :meth:`to_device`, ``OrtValue`` inputs
+        are used in place, and outputs stay on ``self.device`` (call ``.numpy()`` to fetch)."""
+        self._check_names(feeds)
+        host = {name: v for name, v in feeds.items() if not isinstance(v, ort.OrtValue)}
+        # Held until the run ends: on the CPU EP these OrtValues borrow the cast host arrays,
+        # and older onnxruntime bindings keep no reference to them.
+        values = {**feeds, **self.to_device(host)}
+        binding = self.session.io_binding()
+        for name, value in values.items():
+            binding.bind_ortvalue_input(name, value)
+        device_type, device_id = _split_device(self.device)
         for name in self.output_names:
             binding.bind_output(name, device_type, device_id)
         self.session.run_with_iobinding(binding)
         return dict(zip(self.output_names, binding.get_outputs()))
 
-    def _host_feeds(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        unknown = set(feeds) - set(self.input_names)
-        missing = set(self.input_names) - set(feeds)
+    def _check_names(self, names, *, complete: bool = True) -> None:
+        unknown = set(names) - set(self.input_names)
+        missing = set(self.input_names) - set(names) if complete else set()
         if unknown or missing:
             raise ValueError(f"{self.path.name}: expected inputs {self.input_names}, "
-                             f"got {sorted(feeds)}")
+                             f"got {sorted(names)}")
+
+    def _host_feeds(self, feeds: dict[str, np.ndarray], *,
+                    complete: bool = True) -> dict[str, np.ndarray]:
+        self._check_names(feeds, complete=complete)
         return {name: np.ascontiguousarray(value, dtype=self.input_dtypes[name])
                 for name, value in feeds.items()}
+
+
+def place_constants(graph, feeds: dict[str, np.ndarray]) -> dict:
+    """Inputs that stay the same for a whole sampling loop, placed once: ``OrtValue``s on the
+    device for an :class:`OrtModel`; unchanged numpy for runners without IOBinding (TensorRT's
+    ``TrtModel``, whose ``run`` takes numpy)."""
+    return graph.to_device(feeds) if isinstance(graph, OrtModel) else feeds
+
+
+def run_to_host(graph, feeds: dict) -> dict[str, np.ndarray]:
+    """Run ``graph`` on ``place_constants`` results plus numpy per-step inputs; every output
+    comes back as host numpy (one device-to-host copy per output under CUDA)."""
+    if not isinstance(graph, OrtModel):
+        return graph.run(feeds)
+    return {name: value.numpy() for name, value in graph.run_bound(feeds).items()}
 
 
 def _providers(device: str) -> tuple[list, str]:

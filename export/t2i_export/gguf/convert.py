@@ -3,7 +3,9 @@
 Follows llama.cpp's convert_hf_to_gguf.py for these two families: same metadata keys, tensor
 names (gguf-py's tensor name map), Llama q/k RoPE permutation and f32 norms, but streams one
 tensor at a time and writes atomically (temp file + ``os.replace``), so an interrupted
-conversion never leaves a partial ``.gguf`` behind.
+conversion never leaves a partial ``.gguf`` behind. K-quants (q4_k, q5_k, q6_k) are made as
+llama.cpp users make them: an f16 file from this converter, then llama.cpp's own quantizer
+(``llama_quantize``; needs llama-cpp-python, the ``llama`` extra).
 """
 from __future__ import annotations
 
@@ -17,10 +19,12 @@ import gguf
 import numpy as np
 
 from t2i_export.gguf.checkpoint import SafetensorsCheckpoint
+from t2i_export.gguf.llama_quantize import quantize_gguf, require_llama_cpp
 from t2i_export.gguf.lora import LoraAdapter
 from t2i_export.gguf.model_spec import (ModelSpec, llama3_rope_factors, read_model_spec,
                                         write_architecture_metadata)
-from t2i_export.gguf.quantize import TensorType, encode, resolve_out_type, stored_nbytes, tensor_type
+from t2i_export.gguf.quantize import (K_QUANT_TYPES, TensorType, encode, resolve_out_type,
+                                      stored_nbytes, tensor_type)
 from t2i_export.gguf.tokenizer_meta import write_tokenizer_metadata
 
 logger = logging.getLogger(__name__)
@@ -44,13 +48,30 @@ def convert_to_gguf(model_dir: Path, out_path: Path, *, out_type: str = "f16",
                     progress: Callable[[int, int], None] | None = None) -> Path:
     """Write ``model_dir`` (config.json, safetensors, tokenizer.json + chat template) as GGUF.
 
-    ``out_type``: "f32" | "f16" | "q8_0" | "q4_0" ("q4_k" is refused: gguf-py cannot quantise it
-    in Python). Norms and other 1-D tensors stay f32; matrices whose rows are not whole blocks
-    fall back to f16 (logged). ``adapter_dir``: a PEFT LoRA adapter merged into the weights
-    first. ``progress(done, total)`` is called after each tensor is written. Returns
-    ``out_path``. Raises ValueError for unsupported models, tokenizers, adapters or types.
+    ``out_type``: "f32" | "f16" | "q8_0" | "q4_0", written here: norms and other 1-D tensors
+    stay f32, matrices whose rows are not whole blocks fall back to f16 (logged). Or "q4_k" |
+    "q5_k" | "q6_k" (llama.cpp's Q4_K_M, Q5_K_M, Q6_K): an f16 file written next to
+    ``out_path`` (deleted after, so expect ~2 bytes per weight of extra disk for a while) goes
+    through llama.cpp's quantizer, which needs llama-cpp-python (the ``llama`` extra) and picks
+    the per-tensor types. ``adapter_dir``: a PEFT LoRA adapter merged into the weights first.
+    ``progress(done, total)`` is called after each tensor is converted. Returns ``out_path``.
+    Raises ValueError for unsupported models, tokenizers, adapters or types, and
+    LlamaQuantizeError when llama-cpp-python is missing or its quantizer fails.
     """
     model_dir, out_path = Path(model_dir), Path(out_path)
+    if out_type not in K_QUANT_TYPES:
+        return _convert(model_dir, out_path, out_type, adapter_dir, progress)
+    require_llama_cpp()  # before any work: a missing extra should not cost a conversion first
+    intermediate = out_path.with_name(f".{out_path.name}.{os.getpid()}.f16.gguf")
+    try:
+        _convert(model_dir, intermediate, "f16", adapter_dir, progress)
+        return quantize_gguf(intermediate, out_path, out_type)
+    finally:
+        intermediate.unlink(missing_ok=True)
+
+
+def _convert(model_dir: Path, out_path: Path, out_type: str, adapter_dir: Path | None,
+             progress: Callable[[int, int], None] | None) -> Path:
     file_type, qtype = resolve_out_type(out_type)
     spec = read_model_spec(model_dir)
     weights = SafetensorsCheckpoint.open_model(model_dir)

@@ -1,8 +1,12 @@
-"""Output types (f32, f16, q8_0, q4_0, q4_k) and the per-tensor storage type they imply.
+"""Output types and the per-tensor storage type they imply.
 
-Quantisation runs in Python with ``gguf.quants`` (no llama.cpp binary needed). Like llama.cpp's
-converter, 1-D tensors and norms stay f32, and a matrix whose rows do not split into whole
-quantisation blocks falls back to f16.
+f32, f16, q8_0 and q4_0 are written here, tensor by tensor, with ``gguf.quants`` (no llama.cpp
+needed). Like llama.cpp's converter, 1-D tensors and norms stay f32, and a matrix whose rows do
+not split into whole quantisation blocks falls back to f16.
+
+The K-quants (q4_k, q5_k, q6_k) go through llama.cpp's own quantizer instead (see
+``llama_quantize``; needs llama-cpp-python, the ``llama`` extra): gguf-py only dequantises them,
+and llama.cpp picks the per-tensor mix (Q4_K_M keeps some matrices in Q6_K).
 """
 from __future__ import annotations
 
@@ -17,14 +21,21 @@ logger = logging.getLogger(__name__)
 Q = gguf.GGMLQuantizationType
 F = gguf.LlamaFileType
 
-# name -> (file type recorded in general.file_type, storage type of the quantisable matrices)
-OUT_TYPES: dict[str, tuple[gguf.LlamaFileType, gguf.GGMLQuantizationType]] = {
+# Written in Python: name -> (file type recorded in general.file_type, storage type of the
+# quantisable matrices).
+PYTHON_TYPES: dict[str, tuple[gguf.LlamaFileType, gguf.GGMLQuantizationType]] = {
     "f32": (F.ALL_F32, Q.F32),
     "f16": (F.MOSTLY_F16, Q.F16),
     "q8_0": (F.MOSTLY_Q8_0, Q.Q8_0),
     "q4_0": (F.MOSTLY_Q4_0, Q.Q4_0),
-    "q4_k": (F.MOSTLY_Q4_K_M, Q.Q4_K),
 }
+# Written by llama.cpp's quantizer: name -> llama_ftype (gguf's LlamaFileType has llama.h's values).
+K_QUANT_TYPES: dict[str, gguf.LlamaFileType] = {
+    "q4_k": F.MOSTLY_Q4_K_M,
+    "q5_k": F.MOSTLY_Q5_K_M,
+    "q6_k": F.MOSTLY_Q6_K,
+}
+OUT_TYPES: tuple[str, ...] = (*PYTHON_TYPES, *K_QUANT_TYPES)
 
 
 @dataclass(frozen=True)
@@ -36,17 +47,18 @@ class TensorType:
 
 
 def resolve_out_type(out_type: str) -> tuple[gguf.LlamaFileType, gguf.GGMLQuantizationType]:
-    """``(file_type, qtype)`` for an output type name. ValueError for an unknown name or a type
-    this gguf-py cannot quantise in Python (q4_k in gguf 0.19: it only dequantises K-quants)."""
-    if out_type not in OUT_TYPES:
+    """``(file_type, qtype)`` for a type written in Python. ValueError for an unknown name, a
+    K-quant (llama.cpp's quantizer writes those) or a type this gguf-py cannot quantise."""
+    if out_type in K_QUANT_TYPES:
+        raise ValueError(f"{out_type} is written by llama.cpp's quantizer, not tensor by tensor; "
+                         f"convert_to_gguf routes it there")
+    if out_type not in PYTHON_TYPES:
         raise ValueError(f"unknown GGUF output type {out_type!r}; expected one of "
                          f"{', '.join(OUT_TYPES)}")
-    file_type, qtype = OUT_TYPES[out_type]
-    if not _can_quantize(qtype):
-        raise ValueError(
-            f"gguf-py {_gguf_version()} cannot quantise {out_type} in Python; export f16 and run "
-            f"llama.cpp's `llama-quantize model-f16.gguf model-{out_type}.gguf "
-            f"{out_type.upper()}_M` instead")
+    file_type, qtype = PYTHON_TYPES[out_type]
+    if not _can_quantize(qtype):  # older gguf-py releases lack some quantisers
+        raise ValueError(f"gguf-py {_gguf_version()} cannot quantise {out_type} in Python; "
+                         f"upgrade it: pip install -U gguf")
     return file_type, qtype
 
 

@@ -1,42 +1,92 @@
-"""``t2i demo``: build the tiny bundle if missing, generate a few prompts into a folder."""
+"""``t2i demo``: a few prompts through the shipped ``shapes`` bundle (trained on this repo's
+synthetic world, so its images follow the prompt), or through the tiny random bundle when asked
+or when the checkout's bundle is not there (a wheel install): contact sheets into a folder."""
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
 from t2i_sdk.cli.output import add_quiet, save_image, save_json, stage_progress
+from t2i_sdk.errors import InputError
 
-DEMO_PROMPTS = (
+# Held-out compositions of the shapes world (never in its training stream), one per GenEval tag.
+SHAPES_PROMPTS = (
+    "a photo of a star",
+    "a photo of a cross and a circle",
+    "a photo of three hexagons",
+    "a photo of a blue diamond",
+    "a photo of a diamond above a circle",
+    "a photo of a green star and a pink hexagon",
+)
+# The tiny bundle's weights are random: any prompt shows the stages, none is followed.
+TINY_PROMPTS = (
     "a photo of two red apples to the left of a blue cup",
     "three yellow stars above a green square",
     "a black cat next to a white dog on a beach",
 )
+TINY = "tiny"
+
+
+def shipped_shapes_bundle() -> Path | None:
+    """``bundles/shapes`` of the source checkout this package runs from, if it has one."""
+    here = Path(__file__).resolve()
+    for root in here.parents[3:5]:  # repo/sdk/t2i_sdk/cli/demo_cmd.py -> repo
+        candidate = root / "bundles" / "shapes"
+        if (candidate / "bundle.json").is_file():
+            return candidate
+    return None
 
 
 def register(sub) -> None:
-    p = sub.add_parser("demo", help="generate a few prompts with the tiny bundle")
-    p.add_argument("--bundle", default="demo_bundle", help="bundle dir (built if missing)")
+    p = sub.add_parser("demo", help="generate a few prompts with the shapes bundle (or the tiny one)")
+    p.add_argument("--bundle", default=None,
+                   help=f"bundle dir, or {TINY!r} for the tiny random bundle (built into "
+                        "demo_bundle/ if missing); default: the checkout's bundles/shapes")
     p.add_argument("--out", default="demo_out", help="folder for images and contact sheets")
     p.add_argument("--budget-ms", type=float, default=None)
     add_quiet(p)
     p.set_defaults(run=run)
 
 
+def resolve_bundle(choice: str | None, quiet: bool) -> tuple[Path, tuple[str, ...]]:
+    """(bundle folder, demo prompts) for ``--bundle``; builds the tiny bundle when needed."""
+    if choice is None:
+        shapes = shipped_shapes_bundle()
+        if shapes is not None:
+            return shapes, SHAPES_PROMPTS
+        if not quiet:
+            print("no bundles/shapes next to this install (a wheel?): using the tiny random "
+                  "bundle, whose images are noise", file=sys.stderr)
+        choice = TINY
+    if choice == TINY:
+        bundle = Path("demo_bundle")
+        if not (bundle / "bundle.json").exists():
+            from t2i_sdk.bundle.tiny import build_tiny_bundle
+            with stage_progress(quiet, "building tiny bundle") as update:
+                build_tiny_bundle(bundle, progress=update)
+        return bundle, TINY_PROMPTS
+    bundle = Path(choice)
+    if not (bundle / "bundle.json").is_file():
+        raise InputError(f"--bundle {bundle}: no bundle.json there (use {TINY!r} for the tiny bundle)")
+    return bundle, SHAPES_PROMPTS if _is_shapes(bundle) else TINY_PROMPTS
+
+
+def _is_shapes(bundle: Path) -> bool:
+    import json
+    return json.loads((bundle / "bundle.json").read_text(encoding="utf-8")).get("name") == "shapes"
+
+
 def run(args) -> int:
-    from t2i_sdk.bundle.tiny import build_tiny_bundle
     from t2i_sdk.pipeline import Pipeline
     from t2i_sdk.report.contact_sheet import render_contact_sheet
 
-    bundle = Path(args.bundle)
-    if not (bundle / "bundle.json").exists():
-        with stage_progress(args.quiet, "building tiny bundle") as update:
-            build_tiny_bundle(bundle, progress=update)
+    bundle, prompts = resolve_bundle(args.bundle, args.quiet)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    with stage_progress(args.quiet, "loading bundle"):
+    with stage_progress(args.quiet, f"loading {bundle}"):
         pipe = Pipeline.from_pretrained(bundle)
-    for i, prompt in enumerate(DEMO_PROMPTS):
-        with stage_progress(args.quiet, f"[{i + 1}/{len(DEMO_PROMPTS)}] {prompt}") as update:
+    for i, prompt in enumerate(prompts):
+        with stage_progress(args.quiet, f"[{i + 1}/{len(prompts)}] {prompt}") as update:
             result = pipe(prompt, budget_ms=args.budget_ms, seed=i, on_unit=update)
         save_image(result.image, out / f"{i:02d}.png")
         save_image(render_contact_sheet(result), out / f"{i:02d}.sheet.png")

@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from t2i_training.shapes.warm_start import SEED_HISTORY, replace_vae
+
 MAX_BUNDLE_MB = 30.0
 BUNDLE_OPTIONS = {
     "drafter": {"guidance_scale": 4.0, "height": 64, "width": 64},
@@ -16,7 +18,7 @@ SOURCES = {"drafter": "drafter", "scorer": "clip", "refiner": "refiner"}  # role
 def assemble_bundle(run_dir: str | Path, out_dir: str | Path, *, name: str = "shapes",
                     max_mb: float = MAX_BUNDLE_MB) -> dict:
     """``create_bundle`` from ``run_dir/{drafter,clip,refiner}/final`` into ``out_dir``
-    (replacing it), then ``out_dir/TRAINING.md``. Raises ``ValueError`` when the bundle's
+    (replacing it; both diffusion models get ``run_dir/vae/final``, the run's last VAE), then ``out_dir/TRAINING.md``. Raises ``ValueError`` when the bundle's
     files exceed ``max_mb`` MiB. Returns ``{role: {"files_mb", "params"}}``."""
     from t2i_sdk.bundle.create import create_bundle
 
@@ -25,6 +27,9 @@ def assemble_bundle(run_dir: str | Path, out_dir: str | Path, *, name: str = "sh
     for role, src in sources.items():
         if not src.is_dir():
             raise FileNotFoundError(f"{src}: the {SOURCES[role]} stage has not finished")
+    if (run_dir / "vae" / "final").is_dir():  # a decoder-only fine-tune may postdate the UNets
+        for role in ("drafter", "refiner"):
+            replace_vae(sources[role], run_dir / "vae" / "final")
     create_bundle(out_dir, sources, options=BUNDLE_OPTIONS, name=name, overwrite=True)
     sizes = {role: {"files_mb": round(_mb(out_dir / role), 2),
                     "params": _safetensors_params(out_dir / role)} for role in sources}
@@ -38,12 +43,14 @@ def assemble_bundle(run_dir: str | Path, out_dir: str | Path, *, name: str = "sh
 def training_report(run_dir: Path, sizes: dict, total_mb: float) -> str:
     """Markdown: the commands run, and per stage its steps, wall time and final loss."""
     lines = ["# How the `shapes` bundle was trained", "",
-             "Tiny models trained from scratch on `t2i_sdk.shapes.scene_stream` scenes (64x64, "
+             ("Continued training of the seed bundle described at the end (`init --from`), "
+              if (run_dir / "init" / SEED_HISTORY).is_file() else "Tiny models trained from scratch ") +
+             "on `t2i_sdk.shapes.scene_stream` scenes (64x64, "
              "held-out captions never seen) by `t2i_training.shapes`, on a shared 2-core CPU "
-             "(`torch.set_num_threads(2)`, `nice -n 19`). Every stage is resumable and "
+             "(`torch.set_num_threads(2)`, other jobs alongside). Every stage is resumable and "
              "deterministic in its seed (batch i of a stage is always the same scenes).", "",
              "## Commands", "", "```"]
-    for stage in (*STAGES, "assemble"):
+    for stage in ("init", *STAGES, "assemble"):
         lines += _commands(run_dir / stage)
     lines += ["```", "", "## Stages", "",
               "| stage | steps | wall time | final loss (EMA 0.95) | other |",
@@ -63,6 +70,11 @@ def training_report(run_dir: Path, sizes: dict, total_mb: float) -> str:
     lines += ["", f"Total: {total_mb:.1f} MiB (safetensors + JSON/tokenizer files).", "",
               "Per-stage settings are in `RUN/<stage>/summary.json` (`config`); per-step losses "
               "in `RUN/<stage>/log.jsonl`.", ""]
+    seed = run_dir / "init" / SEED_HISTORY
+    if seed.is_file():  # this run continued a bundle: keep how that one was made
+        earlier = seed.read_text(encoding="utf-8").split("\n", 1)[1]
+        lines += ["## Before this run: how the seed bundle was trained", "",
+                  earlier.replace("\n## ", "\n### ").strip(), ""]
     return "\n".join(lines)
 
 

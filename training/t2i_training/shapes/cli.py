@@ -1,12 +1,16 @@
-"""``python -m t2i_training.shapes.cli {clip|vae|drafter|refiner|assemble} --run-dir DIR``
+"""``python -m t2i_training.shapes.cli {init|clip|vae|drafter|refiner|assemble} --run-dir DIR``
 
 Each training stage resumes from its latest checkpoint, stops at ``--steps`` or after
 ``--minutes`` (this session), and (re)writes ``DIR/<stage>/final``. Seeds are fixed per stage.
+``init --from BUNDLE`` seeds a new run dir with a bundle's weights, so training continues from
+what the repository ships (the drafter warm-starts; ``vae --decoder-only`` sharpens the decoder
+while keeping the latent space the drafter was trained on).
 """
 from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 DEFAULT_STEPS = {"clip": 4000, "vae": 6000, "drafter": 40000, "refiner": 6000}
@@ -16,11 +20,15 @@ CHECKPOINT_EVERY = {"clip": 200, "vae": 200, "drafter": 100, "refiner": 100}
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m t2i_training.shapes.cli",
                                      description=__doc__.split("\n")[0])
-    parser.add_argument("stage", choices=(*DEFAULT_STEPS, "assemble"))
+    parser.add_argument("stage", choices=("init", *DEFAULT_STEPS, "assemble"))
     parser.add_argument("--run-dir", required=True, help="where checkpoints and finals live")
     parser.add_argument("--steps", type=int, default=None, help="global step target")
     parser.add_argument("--minutes", type=float, default=None, help="wall-time cap, this session")
     parser.add_argument("--out", default="bundles/shapes", help="assemble: bundle folder")
+    parser.add_argument("--from", dest="source", default="bundles/shapes",
+                        help="init: the bundle whose weights seed the run")
+    parser.add_argument("--decoder-only", action="store_true",
+                        help="vae: fine-tune the decoder of the seeded VAE; encoder frozen")
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
     parser.add_argument("--tiny", action="store_true", help="toy sizes, for smoke tests")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress output")
@@ -49,7 +57,7 @@ def stage_configs(tiny: bool) -> dict:
 
 
 def run_stage(stage: str, run_dir: Path, steps: int | None, minutes: float | None,
-              tiny: bool = False, progress: bool = True) -> dict:
+              tiny: bool = False, progress: bool = True, decoder_only: bool = False) -> dict:
     """Train one stage; returns its summary."""
     from t2i_training.shapes.clip_train import train_clip
     from t2i_training.shapes.drafter_train import train_drafter
@@ -62,7 +70,12 @@ def run_stage(stage: str, run_dir: Path, steps: int | None, minutes: float | Non
     loop = LoopConfig(steps=steps or DEFAULT_STEPS[stage], minutes=minutes,
                       checkpoint_every=CHECKPOINT_EVERY[stage], progress=progress,
                       log_every=5 if tiny else 25)
-    return trainers[stage](run_dir, loop, stage_configs(tiny)[stage])
+    cfg = stage_configs(tiny)[stage]
+    if decoder_only:
+        if stage != "vae":
+            raise ValueError("--decoder-only applies to the vae stage only")
+        cfg = replace(cfg, decoder_only=True)
+    return trainers[stage](run_dir, loop, cfg)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,19 +84,24 @@ def main(argv: list[str] | None = None) -> int:
 
     from t2i_engines.pytorch.device import loading_progress
     from t2i_training.shapes.assemble import assemble_bundle, record_command
+    from t2i_training.shapes.warm_start import seed_run_from_bundle
 
     torch.set_num_threads(args.threads)
     run_dir = Path(args.run_dir)
     argv_text = ["python -m t2i_training.shapes.cli", *(argv if argv is not None else sys.argv[1:])]
     record_command(run_dir / args.stage, argv_text)
     with loading_progress(False):  # no per-file "Writing model shards" bars
+        if args.stage == "init":
+            stages = seed_run_from_bundle(args.source, run_dir)
+            print(f"seeded {run_dir} from {args.source}: {', '.join(stages)}")
+            return 0
         if args.stage == "assemble":
             sizes = assemble_bundle(run_dir, args.out)
             print(f"wrote {args.out}: " + ", ".join(
                 f"{r} {v['params'] / 1e6:.2f}M params {v['files_mb']} MiB" for r, v in sizes.items()))
             return 0
         summary = run_stage(args.stage, run_dir, args.steps, args.minutes, args.tiny,
-                            progress=not args.quiet)
+                            progress=not args.quiet, decoder_only=args.decoder_only)
     print(f"{args.stage}: {summary['steps']} steps, {summary['wall_s'] / 60:.1f} min, "
           f"final loss {summary['final_loss']}")
     return 0

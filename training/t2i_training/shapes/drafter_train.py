@@ -19,6 +19,7 @@ from t2i_training.shapes.diffusion import (Ema, TextEmbeddings, UNetSizes, build
                                            encode_latents, load_text_parts, noisy_sample,
                                            sampling_scheduler, train_scheduler)
 from t2i_training.shapes.loop import LoopConfig, optimizer_step, run_loop, write_summary
+from t2i_training.shapes.warm_start import warm_start_unet
 
 
 @dataclass(frozen=True)
@@ -94,8 +95,9 @@ class _DrafterStep:
 def train_drafter(run_dir: str | Path, loop: LoopConfig,
                   cfg: DrafterTrainConfig = DrafterTrainConfig()) -> dict:
     """Train (or resume) in ``run_dir/drafter`` from ``run_dir/clip/final`` and
-    ``run_dir/vae/final``; writes ``run_dir/drafter/final`` (StableDiffusionGLIGENPipeline,
-    EMA weights, DDIM trailing scheduler, no safety checker)."""
+    ``run_dir/vae/final``, warm-started from ``run_dir/drafter/final`` in a seeded run; writes
+    ``run_dir/drafter/final`` (StableDiffusionGLIGENPipeline, EMA weights, DDIM trailing
+    scheduler, no safety checker)."""
     import torch
     from diffusers import StableDiffusionGLIGENPipeline
 
@@ -106,6 +108,8 @@ def train_drafter(run_dir: str | Path, loop: LoopConfig,
     torch.manual_seed(cfg.seed)
     unet = build_unet(cfg.unet, latent_size(vae), text_encoder.config.hidden_size, gated=True)
     ema = Ema(unet, cfg.ema_decay)
+    if warm_start_unet(stage_dir, [unet, ema.model]):
+        print(f"drafter: warm start from {stage_dir / 'final'}")
     optimizer = torch.optim.AdamW(unet.parameters(), lr=cfg.lr, weight_decay=0.0)
     generator = torch.Generator().manual_seed(cfg.seed)
     step_fn = _DrafterStep(cfg, unet.train(), ema, vae, TextEmbeddings(text_encoder, tokenizer),

@@ -16,6 +16,7 @@ from t2i_training.shapes.data import scene_batch
 from t2i_training.shapes.diffusion import (Ema, TextEmbeddings, encode_latents, noisy_sample,
                                            sampling_scheduler, train_scheduler)
 from t2i_training.shapes.loop import LoopConfig, optimizer_step, run_loop, write_summary
+from t2i_training.shapes.warm_start import warm_start_unet
 
 GLIGEN_ONLY = ("position_net.", ".fuser.")  # parameter names a plain UNet does not have
 
@@ -72,7 +73,8 @@ class _RefinerStep:
 
 def train_refiner(run_dir: str | Path, loop: LoopConfig,
                   cfg: RefinerTrainConfig = RefinerTrainConfig()) -> dict:
-    """Train (or resume) in ``run_dir/refiner`` from ``run_dir/drafter/final``; writes
+    """Train (or resume) in ``run_dir/refiner`` from ``run_dir/drafter/final`` (from
+    ``run_dir/refiner/final`` in a seeded run); writes
     ``run_dir/refiner/final`` (StableDiffusionPipeline, no safety checker)."""
     import torch
     from diffusers import StableDiffusionGLIGENPipeline, StableDiffusionPipeline
@@ -86,6 +88,8 @@ def train_refiner(run_dir: str | Path, loop: LoopConfig,
     torch.manual_seed(cfg.seed)
     unet = plain_unet_from_gligen(drafter.unet)
     ema = Ema(unet, cfg.ema_decay)
+    if warm_start_unet(stage_dir, [unet, ema.model]):  # a seeded run: go on from its refiner
+        print(f"refiner: warm start from {stage_dir / 'final'}")
     optimizer = torch.optim.AdamW(unet.parameters(), lr=cfg.lr, weight_decay=0.0)
     generator = torch.Generator().manual_seed(cfg.seed)
     step_fn = _RefinerStep(cfg, unet.train(), ema, vae,

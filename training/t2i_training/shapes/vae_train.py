@@ -24,6 +24,7 @@ class VaeTrainConfig:
     norm_groups: int = 8
     kl_weight: float = 1e-4  # on the KL averaged per latent element
     calibration_images: int = 256
+    decoder_only: bool = False  # fine-tune run_dir/vae/final's decoder; latents stay as they are
     seed: int = 2
 
 
@@ -68,36 +69,65 @@ class _VaeStep:
         return {"loss": loss.item(), "l1": l1.item(), "kl": kl.item()}
 
 
+def heldout_l1(vae, cfg: VaeTrainConfig) -> float:
+    """Mean |decode(encode mean) - x| in [0, 1] units over the held-aside calibration scenes."""
+    import torch
+
+    x = scene_batch(cfg.seed + 1000, 0, cfg.calibration_images).pixels()
+    with torch.no_grad():
+        recon = vae.decode(vae.encode(x).latent_dist.mean).sample.clamp(-1, 1)
+    return (recon - x).abs().mean().item() / 2
+
+
 def calibrate_scaling(vae, cfg: VaeTrainConfig) -> tuple[float, float]:
     """Set ``scaling_factor`` = 1 / std of sampled latents of whole held-aside scenes (seed
     ``cfg.seed + 1000``, never trained on). Returns (scaling_factor, mean L1 in [0, 1] units)."""
     import torch
 
-    batch = scene_batch(cfg.seed + 1000, 0, cfg.calibration_images)
-    x = batch.pixels()
+    x = scene_batch(cfg.seed + 1000, 0, cfg.calibration_images).pixels()
     generator = torch.Generator().manual_seed(cfg.seed)
     with torch.no_grad():
         dist = vae.encode(x).latent_dist
         z = dist.mean + dist.std * torch.randn(dist.mean.shape, generator=generator)
-        l1 = (vae.decode(dist.mean).sample.clamp(-1, 1) - x).abs().mean().item() / 2
     factor = round(1.0 / z.std().item(), 5)
     vae.register_to_config(scaling_factor=factor)
-    return factor, l1
+    return factor, heldout_l1(vae, cfg)
+
+
+def decoder_parameters(vae) -> list:
+    """What a decoder-only fine-tune trains: the decoder and the conv before it. The encoder and
+    ``quant_conv`` stay frozen, so every latent the drafter was trained on keeps its meaning."""
+    vae.encoder.requires_grad_(False)
+    vae.quant_conv.requires_grad_(False)
+    return [*vae.decoder.parameters(), *vae.post_quant_conv.parameters()]
 
 
 def train_vae(run_dir: str | Path, loop: LoopConfig, cfg: VaeTrainConfig = VaeTrainConfig()) -> dict:
-    """Train (or resume) in ``run_dir/vae``; writes ``run_dir/vae/final`` (AutoencoderKL)."""
+    """Train (or resume) in ``run_dir/vae``; writes ``run_dir/vae/final`` (AutoencoderKL).
+    With ``cfg.decoder_only`` it starts from the existing final and keeps its scaling factor."""
     import torch
+    from diffusers import AutoencoderKL
 
     stage_dir = Path(run_dir) / "vae"
     torch.manual_seed(cfg.seed)
-    vae = build_vae(cfg).train()
-    optimizer = torch.optim.AdamW(vae.parameters(), lr=cfg.lr, weight_decay=0.0)
+    if cfg.decoder_only:
+        if not (stage_dir / "final" / "config.json").is_file():
+            raise FileNotFoundError(f"{stage_dir / 'final'}: decoder-only needs a trained VAE "
+                                    "(train the vae stage or seed the run with init first)")
+        vae = AutoencoderKL.from_pretrained(str(stage_dir / "final"), use_safetensors=True).train()
+        params = decoder_parameters(vae)
+    else:
+        vae = build_vae(cfg).train()
+        params = list(vae.parameters())
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)
     generator = torch.Generator().manual_seed(cfg.seed)
     result = run_loop("vae", stage_dir, loop, {"vae": vae}, optimizer, generator,
                       _VaeStep(cfg, vae, optimizer, generator))
     vae.eval()
-    factor, l1 = calibrate_scaling(vae, cfg)
+    if cfg.decoder_only:
+        factor, l1 = vae.config.scaling_factor, heldout_l1(vae, cfg)
+    else:
+        factor, l1 = calibrate_scaling(vae, cfg)
     vae.save_pretrained(stage_dir / "final", safe_serialization=True)
     params = sum(p.numel() for p in vae.parameters())
     return write_summary(stage_dir, "vae", result, {

@@ -1,0 +1,239 @@
+"""The shapes-world table: does each inference-time step of ReFocus raise GenEval accuracy?
+
+    python benchmarks/shapes_table.py [--bundle bundles/shapes] [--per-category 32]
+
+Rows (held-out ``shapes`` suite, one image per prompt, GenEval overall = mean of per-tag
+accuracies):
+  (a) plain text-to-image: no layout, 1 draft          -- its own pipeline run
+  (b) + layout grounding (rule planner), 1 draft       -- its own pipeline run
+  (c) + N drafts ranked by CLIP(image, prompt) (λ = 1) -- from the sweep run
+  (d) + hybrid object-level ranking, λ sweep           -- from the sweep run
+  (e) + R refinement rounds (top-K img2img)            -- from the sweep run
+  budget rows: the budget planner chooses the knobs    -- their own pipeline runs
+The sweep run drafts N_max images per prompt and refines for R_max rounds once; rows (c)-(e)
+re-rank nested subsets of its candidates (draft j has seed ``seed + j`` whatever N is, and
+round r never depends on later rounds), so every (N, λ, R) is judged on the same images. Their
+wall times are derived from that run's measured per-stage times (see ``derived_ms``); rows
+(a), (b) and the budget rows are measured directly. Writes ``OUT/table.{json,md}``,
+``OUT/scaling.png`` and ``OUT/examples.png``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+from t2i_sdk.cli.eval_cmd import SEED_STRIDE
+from t2i_sdk.shapes.captions import TAGS
+from t2i_sdk.shapes.detect import detect
+from t2i_sdk.shapes.geneval import evaluate
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--bundle", default=str(ROOT / "bundles" / "shapes"))
+    p.add_argument("--per-category", type=int, default=32, help="held-out prompts per tag")
+    p.add_argument("--max-drafts", type=int, default=8, help="N of the sweep run")
+    p.add_argument("--drafts", type=int, nargs="+", default=[1, 2, 4, 8], help="N rows")
+    p.add_argument("--lams", type=float, nargs="+", default=[1.0, 0.75, 0.5, 0.25, 0.0])
+    p.add_argument("--lam", type=float, default=0.5, help="λ the sweep run refines with")
+    p.add_argument("--rounds", type=int, default=3, help="R of the sweep run")
+    p.add_argument("--top-k", type=int, default=2, help="images refined per round")
+    p.add_argument("--budgets", type=float, nargs="*", default=[400.0, 1200.0, 3000.0])
+    p.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
+    p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "shapes"))
+    return p.parse_args(argv)
+
+
+def judge(caption, image) -> bool:
+    return evaluate(caption, detect(image), image.size).correct
+
+
+def geneval_score(correct_by_tag: dict[str, list[bool]]) -> dict:
+    """GenEval overall: the mean over tags of each tag's accuracy."""
+    per_tag = {t: sum(v) / len(v) for t, v in correct_by_tag.items() if v}
+    return {"overall": round(statistics.fmean(per_tag.values()), 4),
+            "per_category": {t: round(s, 4) for t, s in per_tag.items()}}
+
+
+def run_rows(pipe, captions, settings: dict, seed: int, say) -> dict:
+    """Direct pipeline runs with ``settings``: score, mean/p95 wall ms, plans chosen."""
+    correct, walls, plans, over = {t: [] for t in TAGS}, [], [], 0
+    for i, cap in enumerate(captions):
+        result = pipe(cap.prompt, seed=seed + i * SEED_STRIDE, **settings)
+        correct[cap.tag].append(judge(cap, result.image))
+        walls.append(result.timings["total"])
+        plans.append((result.plan.n_drafts, result.plan.rounds))
+        budget = settings.get("budget_ms")
+        over += bool(budget and result.timings["total"] > budget)
+        say(i + 1, len(captions))
+    walls.sort()
+    row = {**geneval_score(correct), "mean_ms": round(statistics.fmean(walls), 1),
+           "p95_ms": round(walls[int(0.95 * (len(walls) - 1))], 1), "measured": True}
+    if "budget_ms" in settings:
+        row["over_budget"] = over
+        row["mean_drafts"] = round(statistics.fmean(p[0] for p in plans), 2)
+        row["mean_rounds"] = round(statistics.fmean(p[1] for p in plans), 2)
+    return row
+
+
+def sweep_records(pipe, captions, args, say) -> list[dict]:
+    """One N_max-draft, R_max-round run per prompt; every candidate judged by the detector."""
+    records = []
+    for i, cap in enumerate(captions):
+        result = pipe(cap.prompt, seed=i * SEED_STRIDE, planner="rule", rewriter="identity",
+                      n_rewrites=1, n_drafts=args.max_drafts, rounds=args.rounds,
+                      top_k=args.top_k, lam=args.lam)
+        records.append({
+            "tag": cap.tag, "prompt": cap.prompt, "timings": result.timings,
+            "candidates": [{"round": c.round, "scene": c.score.scene, "objects": list(c.score.objects),
+                            "total": c.score.total, "correct": judge(cap, c.image)}
+                           for c in result.candidates]})
+        say(i + 1, len(captions))
+    return records
+
+
+def hybrid(c: dict, lam: float) -> float:
+    # ReFocus re-ranking: S = λ·CLIP(image, prompt) + (1−λ)·mean_i CLIP(crop_i, phrase_i)
+    if not c["objects"]:
+        return c["scene"]
+    return lam * c["scene"] + (1 - lam) * statistics.fmean(c["objects"])
+
+
+def derived_ms(record: dict, n: int, rounds: int, n_max: int, r_max: int) -> float:
+    """Wall ms of an (n drafts, r rounds) run, from the sweep run's measured stage times:
+    fixed overhead + n·(draft + score per image) + r·(refine round + its scoring)."""
+    t, cands = record["timings"], record["candidates"]
+    per_score = t.get("score", 0.0) / max(1, len(cands))
+    refined = [c for c in cands if c["round"] > 0]
+    per_round = t.get("refine", 0.0) / max(1, r_max) + per_score * len(refined) / max(1, r_max)
+    fixed = t["total"] - t.get("draft", 0.0) - t.get("score", 0.0) - t.get("refine", 0.0)
+    return fixed + n * (t.get("draft", 0.0) / n_max + per_score) + rounds * per_round
+
+
+def reranked_row(records, n: int, lam: float | None, rounds: int, args, oracle=False) -> dict:
+    """Score when the winner is picked among the first ``n`` drafts (+ refinements up to
+    ``rounds``) by ``hybrid(·, lam)``; ``lam=None`` keeps the sweep run's own totals;
+    ``oracle`` counts a prompt correct if any such candidate is (the ranker's ceiling)."""
+    correct, walls = {t: [] for t in TAGS}, []
+    for rec in records:
+        drafts = [c for c in rec["candidates"] if c["round"] == 0][:n]
+        pool = drafts + [c for c in rec["candidates"] if 0 < c["round"] <= rounds]
+        if oracle:
+            ok = any(c["correct"] for c in pool)
+        else:
+            key = (lambda c: c["total"]) if lam is None else (lambda c: hybrid(c, lam))
+            ok = max(pool, key=key)["correct"]
+        correct[rec["tag"]].append(ok)
+        walls.append(derived_ms(rec, n, rounds, args.max_drafts, args.rounds))
+    return {**geneval_score(correct), "mean_ms": round(statistics.fmean(walls), 1),
+            "measured": False}
+
+
+def build_table(pipe, captions, args, say) -> list[dict]:
+    rows = []
+
+    def add(label, row, **knobs):
+        rows.append({"row": label, **knobs, **row})
+        print(f"{label:<48} overall {row['overall']:.3f}  {row['mean_ms']:.0f} ms", file=sys.stderr)
+
+    fixed = {"rewriter": "identity", "n_rewrites": 1, "rounds": 0}
+    add("(a) plain, 1 draft", run_rows(pipe, captions, {**fixed, "planner": "none", "n_drafts": 1},
+                                       0, say("a")), n=1, lam=None, R=0)
+    add("(b) + layout, 1 draft", run_rows(pipe, captions, {**fixed, "planner": "rule", "n_drafts": 1},
+                                          0, say("b")), n=1, lam=None, R=0)
+    records = sweep_records(pipe, captions, args, say("sweep"))
+    for n in args.drafts:
+        add(f"(c) + {n} drafts, scene-only rank", reranked_row(records, n, 1.0, 0, args), n=n, lam=1.0, R=0)
+    for n in args.drafts:
+        for lam in (v for v in args.lams if v != 1.0):
+            add(f"(d) + {n} drafts, hybrid rank λ={lam}", reranked_row(records, n, lam, 0, args),
+                n=n, lam=lam, R=0)
+    for n in args.drafts:
+        add(f"    oracle: any of {n} drafts correct", reranked_row(records, n, None, 0, args, oracle=True),
+            n=n, lam=None, R=0, oracle=True)
+    for r in range(1, args.rounds + 1):
+        add(f"(e) + {args.max_drafts} drafts λ={args.lam}, R={r}",
+            reranked_row(records, args.max_drafts, None, r, args), n=args.max_drafts, lam=args.lam, R=r)
+    for budget in args.budgets:
+        add(f"budget {budget:.0f} ms (planner picks N, R)",
+            run_rows(pipe, captions, {"budget_ms": budget, "planner": "rule", "rewriter": "identity"},
+                     0, say(f"{budget:.0f}ms")), budget_ms=budget)
+    return rows
+
+
+def markdown(rows: list[dict], meta: dict) -> str:
+    lines = [f"Held-out `shapes` suite, {meta['prompts']} prompts ({meta['per_category']} per "
+             f"category), bundle `{meta['bundle']}`, {meta['machine']}. Wall ms per prompt; "
+             "*derived* = from the sweep run's per-stage times.", "",
+             "| setting | overall | " + " | ".join(TAGS) + " | wall ms |",
+             "|---|---|" + "---|" * len(TAGS) + "---|"]
+    for r in rows:
+        wall = f"{r['mean_ms']:.0f}" + ("" if r.get("measured") else " *derived*")
+        if "over_budget" in r:
+            wall += f" (p95 {r['p95_ms']:.0f}; N≈{r['mean_drafts']}, R≈{r['mean_rounds']}; " \
+                    f"{r['over_budget']} over)"
+        cats = " | ".join(f"{r['per_category'].get(t, 0):.2f}" for t in TAGS)
+        lines.append(f"| {r['row'].strip()} | **{r['overall']:.3f}** | {cats} | {wall} |")
+    return "\n".join(lines) + "\n"
+
+
+def progress_printer(tag: str):
+    def say(done: int, total: int) -> None:
+        if done == total or done % 16 == 0:
+            print(f"  {tag}: {done}/{total}", file=sys.stderr)
+    return say
+
+
+def machine_name() -> str:
+    """"<cpu model>, <n> cores" from /proc/cpuinfo where there is one."""
+    import os
+    import platform
+
+    model = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return f"{model}, {os.cpu_count()} cores"
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    import torch
+
+    from t2i_sdk.bundle.atomic import atomic_write_text
+    from t2i_sdk.pipeline import Pipeline
+    from t2i_sdk.shapes.suites import held_out_suite
+
+    from shapes_figures import examples_figure, scaling_figure
+
+    torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    captions = held_out_suite("shapes", args.per_category)
+    pipe = Pipeline.from_pretrained(args.bundle, device="cpu")
+    rows = build_table(pipe, captions, args, progress_printer)
+    meta = {"bundle": str(Path(args.bundle).resolve().relative_to(ROOT))
+            if Path(args.bundle).resolve().is_relative_to(ROOT) else args.bundle,
+            "prompts": len(captions), "per_category": args.per_category,
+            "machine": f"{machine_name()}, torch threads {args.threads}",
+            "sweep": {"max_drafts": args.max_drafts, "rounds": args.rounds, "top_k": args.top_k,
+                      "lam": args.lam}}
+    atomic_write_text(out / "table.json", json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
+    atomic_write_text(out / "table.md", markdown(rows, meta))
+    scaling_figure(rows, out / "scaling.png")
+    examples_figure(pipe, captions, judge, out / "examples.png", args.lam)
+    print(f"wrote {out}/table.json, table.md, scaling.png, examples.png", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    sys.exit(main())

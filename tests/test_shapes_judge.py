@@ -1,0 +1,105 @@
+"""The shapes-world judge: prompt parsing, GenEval scoring of images against the user's prompt,
+its config kind, and the built-in shapes prompt sets with their fixed train / held-out split."""
+from __future__ import annotations
+
+import pytest
+from PIL import Image
+
+from t2i_sdk.errors import InputError
+from t2i_sdk.shapes import TAGS, is_held_out, reference_scenes, render_scene
+from t2i_sdk.shapes.captions import all_captions
+
+from t2i_training import rounds
+from t2i_training.config import JudgeSpec, config_from_dict
+from t2i_training.data import PROMPTS_DIR, load_prompts
+from t2i_training.judges.protocol import REWARD_DIMENSIONS, Sample
+from t2i_training.judges.shapes_judge import (PROMPT_SET_NAMES, WORLD_COLORS, WORLD_SHAPES,
+                                              ShapesJudge, parse_caption, prompt_set_text,
+                                              score_image)
+
+
+def reference_image(prompt: str, seed: int = 0) -> Image.Image:
+    """A ground-truth render of ``prompt`` (correct by construction)."""
+    [scene] = reference_scenes([parse_caption(prompt)], seed=seed)
+    return render_scene(scene)
+
+
+def gray_image() -> Image.Image:
+    return Image.new("RGB", (64, 64), (128, 128, 128))
+
+
+@pytest.mark.parametrize("tag", TAGS)
+def test_every_caption_parses_back_to_itself(tag):
+    captions = all_captions(tag, WORLD_SHAPES, WORLD_COLORS)
+    assert captions and all(parse_caption(c.prompt) == c for c in captions)
+    first = captions[0]
+    assert parse_caption("  " + first.prompt.upper().replace(" ", "  ") + ".") == first
+
+
+@pytest.mark.parametrize("prompt", ["a photo of a dog", "a photo of a brown circle",
+                                    "a circle", "a photo of three circles on a table"])
+def test_prompts_outside_the_world_raise(prompt):
+    with pytest.raises(ValueError, match="not a shapes-world prompt"):
+        parse_caption(prompt)
+    with pytest.raises(ValueError, match="not a shapes-world prompt"):
+        ShapesJudge().compare(prompt, Sample("x", gray_image()), Sample("y", gray_image()),
+                              "quality")
+
+
+@pytest.mark.parametrize("tag", TAGS)
+def test_reference_image_beats_a_blank_one_on_every_dimension(tag):
+    prompt = all_captions(tag, WORLD_SHAPES, WORLD_COLORS)[1].prompt
+    judge = ShapesJudge()
+    ref, blank = Sample("anything", reference_image(prompt)), Sample("anything", gray_image())
+    for dim in REWARD_DIMENSIONS:  # one score for every dimension
+        assert judge.compare(prompt, ref, blank, dim).vote == 1
+        assert judge.compare(prompt, blank, ref, dim).vote == -1
+        assert judge.compare(prompt, ref, ref, dim).vote == 0
+
+
+def test_scores_follow_the_users_prompt_not_the_rewrite():
+    caption = parse_caption("a photo of a circle and a star")
+    assert score_image(caption, reference_image("a photo of a circle and a star")) == 1.0
+    # one of two include clauses: partial credit 0.5 * 1/2
+    assert score_image(caption, reference_image("a photo of a circle")) == 0.25
+    assert score_image(caption, gray_image()) == 0.0
+    # the rewrite text does not matter, only the image
+    judge = ShapesJudge()
+    good = Sample("a photo of a dog", reference_image("a photo of a circle and a star"))
+    assert judge.compare("a photo of a circle and a star", good,
+                         Sample("a photo of a circle and a star", gray_image()),
+                         "aesthetics").vote == 1
+
+
+def test_config_kind_shapes_builds_the_judge():
+    config = config_from_dict({"bundle": "b", "judge": {"kind": "shapes"}})
+    assert isinstance(rounds.build_judge(config.judge), ShapesJudge)
+    assert JudgeSpec.parse("shapes") == JudgeSpec(kind="shapes")
+    with pytest.raises(InputError, match="render must be true"):
+        config_from_dict({"bundle": "b", "render": False, "judge": {"kind": "shapes"}})
+
+
+@pytest.mark.parametrize("name", sorted(PROMPT_SET_NAMES))
+def test_builtin_prompt_files_match_the_world(name):
+    path = PROMPTS_DIR / f"{name}.txt"
+    assert path.read_text(encoding="utf-8") == prompt_set_text(name), (
+        "regenerate: python -m t2i_training.judges.shapes_judge")
+    prompts = load_prompts(f"builtin:{name}")
+    assert 50 <= len(prompts) <= 300
+    assert all(is_held_out(parse_caption(p)) == PROMPT_SET_NAMES[name] for p in prompts)
+
+
+def test_eval_prompts_give_the_worlds_fixed_split(tmp_path, monkeypatch):
+    seen = []
+    monkeypatch.setattr(rounds, "run_round", lambda env, i, p, h: seen.append((env, p, h)) or {})
+    config = config_from_dict({
+        "bundle": "b", "base_model": "m", "run_dir": str(tmp_path / "run"), "rounds": 1,
+        "prompts": "builtin:shapes_train", "eval_prompts": "builtin:shapes_heldout",
+        "max_eval_prompts": 5, "judge": {"kind": "shapes"}})
+    rounds.train(config)
+    [(env, train_set, held_out)] = seen
+    assert isinstance(env.judge, ShapesJudge)
+    assert train_set == load_prompts("builtin:shapes_train")
+    assert held_out == load_prompts("builtin:shapes_heldout")[:5]
+    assert not set(train_set) & set(load_prompts("builtin:shapes_heldout"))
+
