@@ -1,5 +1,5 @@
 """Engine latency per component: torch eager vs onnxruntime fp32 / int8 on CPU (+ TensorRT
-fp16 on a GPU), and LLM tokens/s: transformers fp32 vs llama.cpp f16 / q8_0 / q4_0.
+fp16 on a GPU), and LLM tokens/s: transformers fp32 vs llama.cpp f16 / q8_0 / q4_0 / q4_k.
 
     python benchmarks/engines.py                    # tiny bundle, batch 1 and 4
     python benchmarks/engines.py --real-size        # real-size random models, 256 px, batch 1
@@ -45,10 +45,11 @@ from rich.table import Table  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 ENGINES = ("torch", "torch-cuda", "ort-fp32", "ort-int8", "tensorrt-fp16")
-GGUF_TYPES = ("f16", "q8_0", "q4_0")
+GGUF_TYPES = ("f16", "q8_0", "q4_0", "q4_k")
 COLORS = {"torch": "#4C72B0", "torch-cuda": "#8172B3", "ort-fp32": "#DD8452",
           "ort-int8": "#55A868", "tensorrt-fp16": "#C44E52", "transformers-fp32": "#4C72B0",
-          "llama.cpp-f16": "#DD8452", "llama.cpp-q8_0": "#55A868", "llama.cpp-q4_0": "#937860"}
+          "llama.cpp-f16": "#DD8452", "llama.cpp-q8_0": "#55A868", "llama.cpp-q4_0": "#937860",
+          "llama.cpp-q4_k": "#8172B3"}
 
 
 @dataclass

@@ -50,7 +50,8 @@ def test_smallest_configuration_writes_complete_results(tmp_path):
     assert {"torch", "ort-fp32", "ort-int8", "tensorrt-fp16"} <= engines
 
     llm = {r["engine"]: r for r in written["llm"]}
-    assert set(llm) == {"transformers-fp32", "llama.cpp-f16", "llama.cpp-q8_0", "llama.cpp-q4_0"}
+    assert set(llm) == {"transformers-fp32", "llama.cpp-f16", "llama.cpp-q8_0", "llama.cpp-q4_0",
+                        "llama.cpp-q4_k"}
     for row in llm.values():
         assert row["status"] == "ok", row
         assert row["tokens_per_s"] > 0 and row["prefill_ms"] > 0 and row["file_mb"] > 0

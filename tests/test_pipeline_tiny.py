@@ -72,3 +72,35 @@ def test_import_t2i_sdk_does_not_import_torch():
             "print(','.join(heavy)); sys.exit(1 if heavy else 0)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def _with_drafter_options(tiny_bundle, tmp_path, **options):
+    import shutil
+
+    copy = tmp_path / "bundle"
+    shutil.copytree(tiny_bundle, copy)
+    manifest = json.loads((copy / "bundle.json").read_text())
+    manifest["components"]["drafter"]["options"].update(options)
+    (copy / "bundle.json").write_text(json.dumps(manifest))
+    return copy
+
+
+def test_drafter_layout_option_shapes_the_rule_planner_boxes(tiny_bundle, tmp_path):
+    """A drafter grounds best on boxes like its training boxes: its bundle options carry them."""
+    bundle = _with_drafter_options(tiny_bundle, tmp_path, layout={"max_side": 0.3, "max_aspect": 1.0})
+    pipe = Pipeline.from_pretrained(bundle, device="cpu", calibrate=False)
+    result = pipe("a photo of a red star left of a blue circle", seed=0, n_drafts=1, rounds=0,
+                  planner="rule")
+    assert len(result.layout.objects) == 2
+    for obj in result.layout.objects:
+        x0, y0, x1, y1 = obj.box
+        assert x1 - x0 <= 0.3 + 1e-9 and abs((x1 - x0) - (y1 - y0)) < 1e-9  # square, capped
+    default = Pipeline.from_pretrained(tiny_bundle, device="cpu", calibrate=False)
+    assert max(o.box[2] - o.box[0] for o in default.planners["rule"].plan("a star").objects) > 0.3
+
+
+@pytest.mark.parametrize("layout, needle", [({"max_aspect": 0.5}, "max_aspect"), ("big", "object")])
+def test_bad_drafter_layout_option_is_refused(tiny_bundle, tmp_path, layout, needle):
+    bundle = _with_drafter_options(tiny_bundle, tmp_path, layout=layout)
+    with pytest.raises(BundleError, match=needle):
+        Pipeline.from_pretrained(bundle, device="cpu", calibrate=False)

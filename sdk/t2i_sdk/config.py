@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 
 from t2i_sdk.errors import InputError
+from t2i_sdk.planning.box_geometry import GeometryConfig
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,9 @@ class PipelineConfig:
     rewriter: str = "auto"  # "auto" (LLM if the bundle has one) | "identity" | "llm"
     planner: str = "auto"  # "auto" (LLM if the bundle has one) | "rule" | "llm" | "none"
     rewrite: RewriteConfig = field(default_factory=RewriteConfig)
+    # The rule planner's box geometry. A drafter grounds best on boxes like those it was
+    # trained on, so a bundle's drafter options may carry them ("layout": {"max_side": ...}).
+    layout: GeometryConfig = field(default_factory=GeometryConfig)
 
     def __post_init__(self):
         if not 0.0 <= self.lam <= 1.0:

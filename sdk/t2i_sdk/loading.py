@@ -14,12 +14,23 @@ from t2i_sdk.budget import CostCache
 from t2i_sdk.bundle import component_dir, load_bundle
 from t2i_sdk.config import PipelineConfig, RewriteConfig, config_from_options
 from t2i_sdk.errors import BundleError
+from t2i_sdk.planning.box_geometry import GeometryConfig
+
+
+# Drafter options the pipeline reads itself (not engine settings): the layout box geometry.
+PIPELINE_OPTIONS = ("layout",)
+
+
+def engine_options(entry) -> dict:
+    """A component's options minus those meant for the pipeline."""
+    return {k: v for k, v in entry.options.items() if k not in PIPELINE_OPTIONS}
 
 
 def _torch_gligen(path, entry, device):
     from t2i_engines.pytorch.gligen_drafter import GligenDrafterEngine
     from t2i_sdk.stages.draft import LayoutDrafter
-    return LayoutDrafter(GligenDrafterEngine.load(path, device=device, dtype=entry.dtype, **entry.options))
+    return LayoutDrafter(GligenDrafterEngine.load(path, device=device, dtype=entry.dtype,
+                                                  **engine_options(entry)))
 
 
 def _torch_clip(path, entry, device):
@@ -43,7 +54,7 @@ def _ort_gligen(path, entry, device):
     from t2i_engines.onnxruntime.gligen_drafter import OrtGligenDrafterEngine
     from t2i_sdk.stages.draft import LayoutDrafter
     return LayoutDrafter(OrtGligenDrafterEngine.load(path, device=device, dtype=entry.dtype,
-                                                     runtime=entry.engine, **entry.options))
+                                                     runtime=entry.engine, **engine_options(entry)))
 
 
 def _ort_clip(path, entry, device):
@@ -104,6 +115,14 @@ def _pipeline_config(manifest, config: PipelineConfig | None) -> PipelineConfig:
     if config is not None:
         return config
     fields = {}
+    layout = manifest.components["drafter"].options.get("layout")
+    if layout is not None:
+        if not isinstance(layout, dict):
+            raise BundleError(f"drafter option 'layout' must be an object, got {layout!r}")
+        try:
+            fields["layout"] = config_from_options(GeometryConfig, layout)
+        except (TypeError, ValueError) as exc:
+            raise BundleError(f"drafter option 'layout': {exc}") from exc
     if "refiner" in manifest.components:
         opts = manifest.components["refiner"].options
         fields.update({k: opts[k] for k in ("refine_strength", "refine_steps") if k in opts})
@@ -114,7 +133,7 @@ def _pipeline_config(manifest, config: PipelineConfig | None) -> PipelineConfig:
 
 def load_pipeline(cls, path, *, device, config, calibrate, verify, cache_dir):
     from t2i_sdk.budget.calibrate import calibrate_costs, default_costs, device_name, warm_up
-    from t2i_sdk.planning import LLMPlanner
+    from t2i_sdk.planning import LLMPlanner, RulePlanner
     from t2i_sdk.stages.rewrite import LLMRewriter
 
     bundle_dir = Path(path)
@@ -126,7 +145,8 @@ def load_pipeline(cls, path, *, device, config, calibrate, verify, cache_dir):
     planner = None
     if "planner" in parts:
         prompt = manifest.components["planner"].options.get("system_prompt")
-        planner = LLMPlanner(parts["planner"], system_prompt=prompt)
+        planner = LLMPlanner(parts["planner"], system_prompt=prompt,
+                             fallback=RulePlanner(config.layout))
     pipe = cls(parts["drafter"], parts["scorer"], refiner=parts.get("refiner"),
                llm_rewriter=rewriter, llm_planner=planner, config=config)
 

@@ -37,8 +37,8 @@ class Pipeline:
                  space: PlanSpace | None = None, on_costs_updated=None):
         self.drafter, self.scorer, self.refiner = drafter, scorer, refiner
         self.rewriters = {"identity": IdentityRewriter(), "llm": llm_rewriter}
-        self.planners = {"rule": RulePlanner(), "llm": llm_planner}
         self.config = config or PipelineConfig()
+        self.planners = {"rule": RulePlanner(self.config.layout), "llm": llm_planner}
         self.costs = costs or CostModel()
         self.space = space or PlanSpace(draft_batch=self.config.draft_batch)
         self.on_costs_updated = on_costs_updated  # e.g. persist the cost cache after each run

@@ -35,6 +35,14 @@ class GeometryConfig:
     max_side: float = 0.8  # a lone object does not fill the whole frame
     max_aspect: float = 1.5  # long side / short side: no sliver boxes in tall or wide slots
 
+    def __post_init__(self):
+        if not 0.0 <= self.margin < 0.25:
+            raise ValueError(f"layout margin must be in [0, 0.25), got {self.margin}")
+        if not MIN_BOX_SIDE <= self.max_side <= 1.0:
+            raise ValueError(f"layout max_side must be in [{MIN_BOX_SIDE}, 1], got {self.max_side}")
+        if self.max_aspect < 1.0:
+            raise ValueError(f"layout max_aspect must be >= 1, got {self.max_aspect}")
+
 
 Rect = tuple[float, float, float, float]
 

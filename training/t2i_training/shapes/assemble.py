@@ -8,7 +8,9 @@ from t2i_training.shapes.warm_start import SEED_HISTORY, replace_vae
 
 MAX_BUNDLE_MB = 30.0
 BUNDLE_OPTIONS = {
-    "drafter": {"guidance_scale": 4.0, "height": 64, "width": 64},
+    # square boxes no larger than the world's objects (WorldConfig.max_side), as in training
+    "drafter": {"guidance_scale": 4.0, "height": 64, "width": 64,
+                "layout": {"max_side": 0.34, "max_aspect": 1.0}},
     "refiner": {"guidance_scale": 0.0, "refine_strength": 0.4, "refine_steps": 2},
 }
 STAGES = ("clip", "vae", "drafter", "refiner")
