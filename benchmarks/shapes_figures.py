@@ -54,7 +54,7 @@ SETTINGS = (  # column title, pipeline knobs
     ("plain", {"planner": "none", "n_drafts": 1, "rounds": 0}),
     ("+ layout", {"planner": "rule", "n_drafts": 1, "rounds": 0}),
     ("+ best of 8", {"planner": "rule", "n_drafts": 8, "rounds": 0}),
-    ("+ refine R=2", {"planner": "rule", "n_drafts": 8, "rounds": 2}),
+    ("+ refine R=2", {"planner": "rule", "n_drafts": 8, "rounds": 2, "top_k": 2}),
 )
 
 
@@ -74,8 +74,7 @@ def examples_figure(pipe, captions, judge, path: Path, lam: float, scale: int = 
         y = head + i * (side + pad)
         draw.text((4, y + side // 2 - 6), f"[{cap.tag}] {cap.prompt}", fill="black")
         for j, (_, knobs) in enumerate(SETTINGS):
-            result = pipe(cap.prompt, seed=0, rewriter="identity", n_rewrites=1, top_k=2, lam=lam,
-                          **knobs)
+            result = pipe(cap.prompt, seed=0, rewriter="identity", n_rewrites=1, lam=lam, **knobs)
             x = text_w + j * (side + pad)
             ok = judge(cap, result.image)
             draw.rectangle((x - 3, y - 3, x + side + 2, y + side + 2), outline="green" if ok else "red",

@@ -161,7 +161,10 @@ def test_a_run_seeded_from_a_bundle_continues_from_its_weights(trained_run, tmp_
     assert any(not torch.equal(dec_a[k], dec_b[k]) for k in dec_a)
 
     run_stage("refiner", seeded, STEPS, None, tiny=True, progress=False)
-    assert "refiner: warm start" in capsys.readouterr().out
+    run_stage("clip", seeded, STEPS, None, tiny=True, progress=False)
+    printed = capsys.readouterr().out
+    assert "refiner: warm start" in printed and "clip: warm start" in printed
+    assert not (seeded / "clip" / "tokenizer").exists()  # the scorer's vocabulary is kept
 
     out = tmp_path / "rebuilt"
     assert main(["assemble", "--run-dir", str(seeded), "--out", str(out)]) == 0

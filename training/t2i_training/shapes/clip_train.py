@@ -134,24 +134,34 @@ class _ClipStep:
 
 def train_clip(run_dir: str | Path, loop: LoopConfig,
                cfg: ClipTrainConfig = ClipTrainConfig()) -> dict:
-    """Train (or resume) the CLIP stage in ``run_dir/clip``; writes ``run_dir/clip/final``
+    """Train (or resume) the CLIP stage in ``run_dir/clip`` (warm-started from its final in a
+    seeded run, whose tokenizer it keeps); writes ``run_dir/clip/final``
     (``CLIPModel.from_pretrained`` + ``AutoProcessor`` loadable). Returns the stage summary."""
     import torch
+    from safetensors.torch import load_file
     from transformers import CLIPTokenizer
 
     from t2i_engines.pytorch.tiny.clip_tokenizer import train_clip_tokenizer
+    from t2i_training.shapes.checkpoints import latest_checkpoint
 
     stage_dir = Path(run_dir) / "clip"
-    tokenizer = CLIPTokenizer.from_pretrained(train_clip_tokenizer(
-        stage_dir / "tokenizer", vocab_size=cfg.vocab_size, model_max_length=cfg.max_text_tokens))
+    final = stage_dir / "final"
+    warm = latest_checkpoint(stage_dir) is None and (final / "model.safetensors").is_file()
+    if warm or (final / "tokenizer.json").is_file():  # a seeded run keeps its vocabulary
+        tokenizer = CLIPTokenizer.from_pretrained(str(final))
+    else:
+        tokenizer = CLIPTokenizer.from_pretrained(train_clip_tokenizer(
+            stage_dir / "tokenizer", vocab_size=cfg.vocab_size, model_max_length=cfg.max_text_tokens))
     torch.manual_seed(cfg.seed)
     model = build_clip(cfg, tokenizer).train()
+    if warm:  # a seeded run: go on from the bundle's scorer
+        model.load_state_dict(load_file(final / "model.safetensors"))
+        print(f"clip: warm start from {final}")
     processor = build_processor(cfg, tokenizer)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     generator = torch.Generator().manual_seed(cfg.seed)
     result = run_loop("clip", stage_dir, loop, {"model": model}, optimizer, generator,
                       _ClipStep(cfg, model, processor, optimizer))
-    final = stage_dir / "final"
     model.eval().save_pretrained(final, safe_serialization=True)
     processor.save_pretrained(final)
     params = sum(p.numel() for p in model.parameters())
