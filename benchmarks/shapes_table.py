@@ -46,7 +46,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--budgets", type=float, nargs="*", default=[400.0, 1200.0, 3000.0])
     p.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "shapes"))
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if 1 not in args.drafts or max(args.drafts) > args.max_drafts:
+        p.error("--drafts must include 1 (the anchor of derived times) and stay <= --max-drafts")
+    return args
 
 
 def judge(caption, image) -> bool:
@@ -67,7 +70,7 @@ def run_rows(pipe, captions, settings: dict, seed: int, say) -> dict:
         result = pipe(cap.prompt, seed=seed + i * SEED_STRIDE, **settings)
         correct[cap.tag].append(judge(cap, result.image))
         walls.append(result.timings["total"])
-        plans.append((result.plan.n_drafts, result.plan.rounds))
+        plans.append((result.plan.n_drafts, result.plan.rounds, result.plan.steps))
         budget = settings.get("budget_ms")
         over += bool(budget and result.timings["total"] > budget)
         say(i + 1, len(captions))
@@ -78,6 +81,7 @@ def run_rows(pipe, captions, settings: dict, seed: int, say) -> dict:
         row["over_budget"] = over
         row["mean_drafts"] = round(statistics.fmean(p[0] for p in plans), 2)
         row["mean_rounds"] = round(statistics.fmean(p[1] for p in plans), 2)
+        row["mean_steps"] = round(statistics.fmean(p[2] for p in plans), 1)
     return row
 
 
@@ -194,8 +198,8 @@ def markdown(rows: list[dict], meta: dict) -> str:
     for r in rows:
         wall = f"{r['mean_ms']:.0f}" + ("" if r.get("measured") else " *derived*")
         if "over_budget" in r:
-            wall += f" (p95 {r['p95_ms']:.0f}; N≈{r['mean_drafts']}, R≈{r['mean_rounds']}; " \
-                    f"{r['over_budget']} over)"
+            wall += f" (p95 {r['p95_ms']:.0f}; N≈{r['mean_drafts']}, R≈{r['mean_rounds']}, " \
+                    f"steps≈{r.get('mean_steps', '?')}; {r['over_budget']} over)"
         cats = " | ".join(f"{r['per_category'].get(t, 0):.2f}" for t in TAGS)
         lines.append(f"| {r['row'].strip()} | **{r['overall']:.3f}** | {cats} | {wall} |")
     return "\n".join(lines) + "\n"

@@ -9,7 +9,8 @@ from pathlib import Path
 from t2i_sdk.cli.output import add_quiet, save_image, save_json, stage_progress
 from t2i_sdk.errors import InputError
 
-# Held-out compositions of the shapes world (never in its training stream), one per GenEval tag.
+# One prompt per GenEval tag; the two-object, position and color-attribute ones are held-out
+# compositions (never in the training stream; the other tags have no held-out split).
 SHAPES_PROMPTS = (
     "a photo of a star",
     "a photo of a cross and a circle",
@@ -72,8 +73,8 @@ def resolve_bundle(choice: str | None, quiet: bool) -> tuple[Path, tuple[str, ..
 
 
 def _is_shapes(bundle: Path) -> bool:
-    import json
-    return json.loads((bundle / "bundle.json").read_text(encoding="utf-8")).get("name") == "shapes"
+    from t2i_sdk.bundle import load_bundle
+    return load_bundle(bundle, verify=False).name == "shapes"
 
 
 def run(args) -> int:

@@ -49,11 +49,14 @@ def training_report(run_dir: Path, sizes: dict, total_mb: float) -> str:
               if (run_dir / "init" / SEED_HISTORY).is_file() else "Tiny models trained from scratch ") +
              "on `t2i_sdk.shapes.scene_stream` scenes (64x64, "
              "held-out captions never seen) by `t2i_training.shapes`, on a shared 2-core CPU "
-             "(`torch.set_num_threads(2)`, other jobs alongside). Every stage is resumable and "
+             "(torch threads as each command says, other jobs alongside). Every stage is resumable and "
              "deterministic in its seed (batch i of a stage is always the same scenes).", "",
              "## Commands", "", "```"]
-    for stage in ("init", *STAGES, "assemble"):
-        lines += _commands(run_dir / stage)
+    if (run_dir / "commands.txt").is_file():
+        lines += _commands(run_dir)
+    else:  # a run dir from before the run-level log: per stage
+        for stage in ("init", *STAGES, "assemble"):
+            lines += _commands(run_dir / stage)
     lines += ["```", "", "## Stages", "",
               "| stage | steps | wall time | final loss (EMA 0.95) | other |",
               "|---|---|---|---|---|"]
@@ -74,17 +77,19 @@ def training_report(run_dir: Path, sizes: dict, total_mb: float) -> str:
               "in `RUN/<stage>/log.jsonl`.", ""]
     seed = run_dir / "init" / SEED_HISTORY
     if seed.is_file():  # this run continued a bundle: keep how that one was made
-        earlier = seed.read_text(encoding="utf-8").split("\n", 1)[1]
+        earlier = seed.read_text(encoding="utf-8").partition("\n")[2]
         lines += ["## Before this run: how the seed bundle was trained", "",
                   earlier.replace("\n## ", "\n### ").strip(), ""]
     return "\n".join(lines)
 
 
 def record_command(stage_dir: Path, argv: list[str]) -> None:
-    """Append the command line that ran a stage (TRAINING.md lists them)."""
+    """Append the command line that ran a stage to the stage's and the run's commands.txt
+    (TRAINING.md lists the run's, in the order they ran: stages depend on each other)."""
     stage_dir.mkdir(parents=True, exist_ok=True)
-    with open(stage_dir / "commands.txt", "a", encoding="utf-8") as f:
-        f.write(" ".join(argv) + "\n")
+    for folder in (stage_dir, stage_dir.parent):
+        with open(folder / "commands.txt", "a", encoding="utf-8") as f:
+            f.write(" ".join(argv) + "\n")
 
 
 def _commands(stage_dir: Path) -> list[str]:

@@ -79,7 +79,18 @@ def run_stage(stage: str, run_dir: Path, steps: int | None, minutes: float | Non
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.decoder_only and args.stage != "vae":
+        parser.error("--decoder-only applies to the vae stage only")
+    try:
+        return _run(args, argv)
+    except (FileExistsError, FileNotFoundError, ValueError) as exc:  # bad run dir / bundle
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(args, argv: list[str] | None) -> int:
     import torch
 
     from t2i_engines.pytorch.device import loading_progress

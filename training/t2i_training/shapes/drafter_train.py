@@ -41,6 +41,19 @@ def load_vae(vae_dir: str | Path):
     return AutoencoderKL.from_pretrained(str(vae_dir), use_safetensors=True).eval().requires_grad_(False)
 
 
+def drafter_text_parts(run_dir: Path):
+    """(text encoder, tokenizer) the drafter is conditioned on: those of its own final once it
+    has one (a resumed or seeded drafter keeps the text tower it was trained with, even if the
+    clip stage trained on), else the CLIP stage's text tower."""
+    from transformers import CLIPTextModel, CLIPTokenizer
+
+    own = run_dir / "drafter" / "final"
+    if (own / "text_encoder" / "config.json").is_file():
+        encoder = CLIPTextModel.from_pretrained(str(own / "text_encoder"), use_safetensors=True)
+        return encoder.eval().requires_grad_(False), CLIPTokenizer.from_pretrained(str(own / "tokenizer"))
+    return load_text_parts(run_dir / "clip" / "final")
+
+
 def latent_size(vae, image_size: int = 64) -> int:
     return image_size // 2 ** (len(vae.config.block_out_channels) - 1)
 
@@ -103,7 +116,7 @@ def train_drafter(run_dir: str | Path, loop: LoopConfig,
 
     run_dir = Path(run_dir)
     stage_dir = run_dir / "drafter"
-    text_encoder, tokenizer = load_text_parts(run_dir / "clip" / "final")
+    text_encoder, tokenizer = drafter_text_parts(run_dir)
     vae = load_vae(run_dir / "vae" / "final")
     torch.manual_seed(cfg.seed)
     unet = build_unet(cfg.unet, latent_size(vae), text_encoder.config.hidden_size, gated=True)

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from t2i_training.shapes.data import scene_batch
+from t2i_training.shapes.checkpoints import latest_checkpoint
 from t2i_training.shapes.loop import LoopConfig, optimizer_step, run_loop, write_summary
 
 
@@ -117,6 +118,10 @@ def train_vae(run_dir: str | Path, loop: LoopConfig, cfg: VaeTrainConfig = VaeTr
         vae = AutoencoderKL.from_pretrained(str(stage_dir / "final"), use_safetensors=True).train()
         params = decoder_parameters(vae)
     else:
+        if (stage_dir / "final").is_dir() and latest_checkpoint(stage_dir) is None:
+            raise FileExistsError(f"{stage_dir / 'final'}: a trained VAE is there (a seeded run?); "
+                                  "a new one would change the latents the drafter was trained on: "
+                                  "use --decoder-only, or a new run dir")
         vae = build_vae(cfg).train()
         params = list(vae.parameters())
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)
