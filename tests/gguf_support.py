@@ -65,3 +65,15 @@ def expected_tensor_names(n_layers: int = 2) -> set[str]:
                  "ffn_gate", "ffn_up", "ffn_down")
     names = {f"blk.{i}.{p}.weight" for i in range(n_layers) for p in per_layer}
     return names | {"token_embd.weight", "output_norm.weight", "output.weight"}
+
+
+def assert_generates(gguf_path: Path) -> None:
+    """The file loads in the llama.cpp engine and answers two seeded samples."""
+    from t2i_engines.llamacpp.causal_lm import LlamaCppEngine
+
+    lm = LlamaCppEngine.load(gguf_path, device="cpu", n_ctx=256)
+    try:
+        replies = lm.generate(MESSAGES, n=2, seed=3, max_new_tokens=8)
+        assert len(replies) == 2 and all(isinstance(r, str) for r in replies)
+    finally:
+        lm.close()

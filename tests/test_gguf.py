@@ -15,8 +15,8 @@ from t2i_export.gguf import convert_to_gguf  # noqa: E402
 from t2i_export.gguf.convert import permute_for_llama_rope  # noqa: E402
 from t2i_export.gguf.quantize import tensor_type  # noqa: E402
 from t2i_engines.errors import EngineSettingsError, ModelFilesError  # noqa: E402
-from gguf_support import (MESSAGES, expected_tensor_names, llama_logits,  # noqa: E402
-                          needs_llama_cpp, read_gguf, write_adapter)
+from gguf_support import (MESSAGES, assert_generates, expected_tensor_names,  # noqa: E402
+                          llama_logits, needs_llama_cpp, read_gguf, write_adapter)
 
 
 Q = gguf.GGMLQuantizationType
@@ -270,14 +270,7 @@ def test_greedy_reply_matches_transformers(engine, hf_model):
 
 @needs_llama_cpp
 def test_q4_0_model_runs(gguf_files):
-    from t2i_engines.llamacpp.causal_lm import LlamaCppEngine
-
-    lm = LlamaCppEngine.load(gguf_files["q4_0"], device="cpu", n_ctx=256)
-    try:
-        replies = lm.generate(MESSAGES, n=2, seed=3, max_new_tokens=8)
-        assert len(replies) == 2 and all(isinstance(r, str) for r in replies)
-    finally:
-        lm.close()
+    assert_generates(gguf_files["q4_0"])
 
 
 def _assert_layout(reply: str) -> None:

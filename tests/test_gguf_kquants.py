@@ -12,7 +12,7 @@ gguf = pytest.importorskip("gguf", reason="the gguf package (the `llama` extra) 
 from t2i_engines.pytorch.tiny.causal_lm import build_tiny_llama  # noqa: E402
 from t2i_export.gguf import convert_to_gguf  # noqa: E402
 from t2i_export.gguf.llama_quantize import LlamaQuantizeError, quantize_gguf  # noqa: E402
-from gguf_support import (HAVE_LLAMA_CPP, MESSAGES, expected_tensor_names,  # noqa: E402
+from gguf_support import (HAVE_LLAMA_CPP, assert_generates, expected_tensor_names,  # noqa: E402
                           llama_logits, needs_llama_cpp, read_gguf, write_adapter)
 
 Q = gguf.GGMLQuantizationType
@@ -113,14 +113,7 @@ def test_q4_k_next_token_argmax_matches_transformers(k_files, wide_llama):
 
 @needs_llama_cpp
 def test_q4_k_model_runs_in_the_engine(k_files):
-    from t2i_engines.llamacpp.causal_lm import LlamaCppEngine
-
-    lm = LlamaCppEngine.load(k_files["q4_k"], device="cpu", n_ctx=256)
-    try:
-        replies = lm.generate(MESSAGES, n=2, seed=3, max_new_tokens=8)
-        assert len(replies) == 2 and all(isinstance(r, str) for r in replies)
-    finally:
-        lm.close()
+    assert_generates(k_files["q4_k"])
 
 
 @needs_llama_cpp

@@ -107,12 +107,16 @@ def spy_unet(monkeypatch, unet: OrtModel) -> tuple[list, list]:
     return placed, steps
 
 
+def _exported(tmp_path_factory, name: str, build, export) -> Path:
+    """A tiny model built by ``build`` and exported to ONNX by ``export``; the export folder."""
+    out = tmp_path_factory.mktemp("onnx") / name
+    export(build(tmp_path_factory.mktemp(name), seed=0), out)
+    return out
+
+
 @pytest.fixture(scope="module")
 def gligen_dir(tmp_path_factory) -> Path:
-    tiny = build_tiny_gligen(tmp_path_factory.mktemp("gligen"), seed=0)
-    out = tmp_path_factory.mktemp("onnx") / "gligen"
-    export_gligen(tiny, out)
-    return out
+    return _exported(tmp_path_factory, "gligen", build_tiny_gligen, export_gligen)
 
 
 def test_drafter_binds_the_conditioning_once_per_call(gligen_dir, monkeypatch):
@@ -140,10 +144,7 @@ def test_drafter_bound_loop_is_bit_identical_to_numpy_run(gligen_dir, monkeypatc
 
 @pytest.fixture(scope="module")
 def refiner_dir(tmp_path_factory) -> Path:
-    tiny = build_tiny_refiner(tmp_path_factory.mktemp("refiner"), seed=0)
-    out = tmp_path_factory.mktemp("onnx") / "refiner"
-    export_img2img(tiny, out)
-    return out
+    return _exported(tmp_path_factory, "refiner", build_tiny_refiner, export_img2img)
 
 
 @pytest.fixture(scope="module")
