@@ -60,7 +60,8 @@ SETTINGS = (  # column title, pipeline knobs
 
 def examples_figure(pipe, captions, judge, path: Path, lam: float, scale: int = 3) -> None:
     """The first held-out prompt of each tag (rows) under each of SETTINGS (columns), same
-    seed; a green frame marks an image the detector + GenEval rules judge correct, red not."""
+    seed; a green frame marks an image the detector + GenEval rules judge correct, red not;
+    thin cyan boxes are the layout the drafter was given."""
     from PIL import Image, ImageDraw
 
     firsts = list({c.tag: c for c in reversed(captions)}.values())[::-1]
@@ -80,4 +81,7 @@ def examples_figure(pipe, captions, judge, path: Path, lam: float, scale: int = 
             draw.rectangle((x - 3, y - 3, x + side + 2, y + side + 2), outline="green" if ok else "red",
                            width=3)
             sheet.paste(result.image.resize((side, side), Image.NEAREST), (x, y))
+            for obj in result.layout.objects:
+                x0, y0, x1, y1 = (round(v * side) for v in obj.box)
+                draw.rectangle((x + x0, y + y0, x + x1 - 1, y + y1 - 1), outline="cyan", width=1)
     sheet.save(path)

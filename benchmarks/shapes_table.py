@@ -10,6 +10,9 @@ accuracies):
   (d) + hybrid object-level ranking, λ sweep           -- from the sweep run
   (e) + R refinement rounds (top-K img2img)            -- from the sweep run
   budget rows: the budget planner chooses the knobs    -- their own pipeline runs
+Every row also reports box adherence (``t2i_sdk.shapes.adherence``): the fraction of planned
+objects drawn, in the asked shape and colour, with their centre in their box, and the mean IoU
+of those; row (a), which plans nothing, is held against the rule layout (b) would use.
 The sweep run drafts N_max images per prompt and refines for R_max rounds once; rows (c)-(e)
 re-rank nested subsets of its candidates (draft j has seed ``seed + j`` whatever N is, and
 round r never depends on later rounds), so every (N, λ, R) is judged on the same images. Their
@@ -26,6 +29,7 @@ import sys
 from pathlib import Path
 
 from t2i_sdk.cli.eval_cmd import SEED_STRIDE
+from t2i_sdk.shapes.adherence import Adherence, box_adherence, summarize_adherence
 from t2i_sdk.shapes.captions import TAGS
 from t2i_sdk.shapes.detect import detect
 from t2i_sdk.shapes.geneval import evaluate
@@ -56,6 +60,20 @@ def judge(caption, image) -> bool:
     return evaluate(caption, detect(image), image.size).correct
 
 
+def judge_with_boxes(caption, image, layout) -> tuple[bool, Adherence]:
+    """GenEval's verdict and the box adherence of one image, from one detector pass."""
+    detections = detect(image)
+    return evaluate(caption, detections, image.size).correct, box_adherence(layout, detections)
+
+
+def adherence_score(adherence_by_tag: dict[str, list[Adherence]]) -> dict:
+    """Box adherence and mean IoU overall and per tag."""
+    per_tag = {t: summarize_adherence(v) for t, v in adherence_by_tag.items() if v}
+    overall = summarize_adherence(a for v in adherence_by_tag.values() for a in v)
+    return {"box_adherence": overall["box_adherence"], "box_iou": overall["mean_iou"],
+            "adherence_per_category": {t: a["box_adherence"] for t, a in per_tag.items()}}
+
+
 def geneval_score(correct_by_tag: dict[str, list[bool]]) -> dict:
     """GenEval overall: the mean over tags of each tag's accuracy."""
     per_tag = {t: sum(v) / len(v) for t, v in correct_by_tag.items() if v}
@@ -65,17 +83,21 @@ def geneval_score(correct_by_tag: dict[str, list[bool]]) -> dict:
 
 def run_rows(pipe, captions, settings: dict, seed: int, say) -> dict:
     """Direct pipeline runs with ``settings``: score, mean/p95 wall ms, plans chosen."""
-    correct, walls, plans, over = {t: [] for t in TAGS}, [], [], 0
+    correct, adherence, walls, plans, over = {t: [] for t in TAGS}, {t: [] for t in TAGS}, [], [], 0
     for i, cap in enumerate(captions):
         result = pipe(cap.prompt, seed=seed + i * SEED_STRIDE, **settings)
-        correct[cap.tag].append(judge(cap, result.image))
+        layout = result.layout if result.layout.objects else pipe.planners["rule"].plan(cap.prompt)
+        ok, adh = judge_with_boxes(cap, result.image, layout)
+        correct[cap.tag].append(ok)
+        adherence[cap.tag].append(adh)
         walls.append(result.timings["total"])
         plans.append((result.plan.n_drafts, result.plan.rounds, result.plan.steps))
         budget = settings.get("budget_ms")
         over += bool(budget and result.timings["total"] > budget)
         say(i + 1, len(captions))
     walls.sort()
-    row = {**geneval_score(correct), "mean_ms": round(statistics.fmean(walls), 1),
+    row = {**geneval_score(correct), **adherence_score(adherence),
+           "mean_ms": round(statistics.fmean(walls), 1),
            "p95_ms": round(walls[int(0.95 * (len(walls) - 1))], 1), "measured": True}
     if "budget_ms" in settings:
         row["over_budget"] = over
@@ -92,11 +114,13 @@ def sweep_records(pipe, captions, args, say) -> list[dict]:
         result = pipe(cap.prompt, seed=i * SEED_STRIDE, planner="rule", rewriter="identity",
                       n_rewrites=1, n_drafts=args.max_drafts, rounds=args.rounds,
                       top_k=args.top_k, lam=args.lam)
-        records.append({
-            "tag": cap.tag, "prompt": cap.prompt, "timings": result.timings,
-            "candidates": [{"round": c.round, "scene": c.score.scene, "objects": list(c.score.objects),
-                            "total": c.score.total, "correct": judge(cap, c.image)}
-                           for c in result.candidates]})
+        candidates = []
+        for c in result.candidates:
+            ok, adh = judge_with_boxes(cap, c.image, result.layout)
+            candidates.append({"round": c.round, "scene": c.score.scene, "objects": list(c.score.objects),
+                               "total": c.score.total, "correct": ok, "adherence": adh.to_dict()})
+        records.append({"tag": cap.tag, "prompt": cap.prompt, "timings": result.timings,
+                        "candidates": candidates})
         say(i + 1, len(captions))
     return records
 
@@ -123,19 +147,21 @@ def reranked_row(records, n: int, lam: float | None, rounds: int, args, oracle=F
     """Score when the winner is picked among the first ``n`` drafts (+ refinements up to
     ``rounds``) by ``hybrid(·, lam)``; ``lam=None`` keeps the sweep run's own totals;
     ``oracle`` counts a prompt correct if any such candidate is (the ranker's ceiling)."""
-    correct, walls = {t: [] for t in TAGS}, []
+    correct, adherence, walls = {t: [] for t in TAGS}, {t: [] for t in TAGS}, []
     for rec in records:
         drafts = [c for c in rec["candidates"] if c["round"] == 0][:n]
         pool = drafts + [c for c in rec["candidates"] if 0 < c["round"] <= rounds]
         if oracle:
-            ok = any(c["correct"] for c in pool)
+            chosen = max(pool, key=lambda c: c["correct"])
         else:
             key = (lambda c: c["total"]) if lam is None else (lambda c: hybrid(c, lam))
-            ok = max(pool, key=key)["correct"]
-        correct[rec["tag"]].append(ok)
+            chosen = max(pool, key=key)
+        correct[rec["tag"]].append(chosen["correct"])
+        adherence[rec["tag"]].append(Adherence(chosen["adherence"]["planned"],
+                                               tuple(chosen["adherence"]["ious"])))
         walls.append(derived_ms(rec, n, rounds, args.max_drafts, args.rounds))
-    return {**geneval_score(correct), "mean_ms": round(statistics.fmean(walls), 1),
-            "measured": False}
+    return {**geneval_score(correct), **adherence_score(adherence),
+            "mean_ms": round(statistics.fmean(walls), 1), "measured": False}
 
 
 def build_table(pipe, captions, args, say) -> tuple[list[dict], list[dict]]:
@@ -144,7 +170,8 @@ def build_table(pipe, captions, args, say) -> tuple[list[dict], list[dict]]:
 
     def add(label, row, **knobs):
         rows.append({"row": label, **knobs, **row})
-        print(f"{label:<48} overall {row['overall']:.3f}  {row['mean_ms']:.0f} ms", file=sys.stderr)
+        print(f"{label:<48} overall {row['overall']:.3f}  in box {_cell(row.get('box_adherence'))}  "
+              f"{row['mean_ms']:.0f} ms", file=sys.stderr)
 
     fixed = {"rewriter": "identity", "n_rewrites": 1, "rounds": 0}
     add("(a) plain, 1 draft", run_rows(pipe, captions, {**fixed, "planner": "none", "n_drafts": 1},
@@ -192,17 +219,29 @@ def markdown(rows: list[dict], meta: dict) -> str:
     lines = [f"Held-out `shapes` suite, {meta['prompts']} prompts ({meta['per_category']} per "
              f"category), bundle `{meta['bundle']}`, {meta['machine']}. Wall ms per prompt; "
              "*derived* = the measured single-draft time of (b) plus the marginal per-draft and "
-             "per-round costs of the sweep run.", "",
-             "| setting | overall | " + " | ".join(TAGS) + " | wall ms |",
-             "|---|---|" + "---|" * len(TAGS) + "---|"]
+             "per-round costs of the sweep run. *in box* = box adherence (planned objects drawn "
+             "in their shape and colour with their centre in their box), *IoU* = mean IoU of "
+             "those; row (a) is held against the rule layout it did not use.", "",
+             "| setting | overall | " + " | ".join(TAGS) + " | in box | IoU | wall ms |",
+             "|---|---|" + "---|" * len(TAGS) + "---|---|---|"]
     for r in rows:
         wall = f"{r['mean_ms']:.0f}" + ("" if r.get("measured") else " *derived*")
         if "over_budget" in r:
             wall += f" (p95 {r['p95_ms']:.0f}; N≈{r['mean_drafts']}, R≈{r['mean_rounds']}, " \
                     f"steps≈{r.get('mean_steps', '?')}; {r['over_budget']} over)"
         cats = " | ".join(f"{r['per_category'].get(t, 0):.2f}" for t in TAGS)
-        lines.append(f"| {r['row'].strip()} | **{r['overall']:.3f}** | {cats} | {wall} |")
+        lines.append(f"| {r['row'].strip()} | **{r['overall']:.3f}** | {cats} | "
+                     f"{_cell(r.get('box_adherence'))} | {_cell(r.get('box_iou'))} | {wall} |")
+    lines += ["", "Box adherence per category:", "",
+              "| setting | overall | " + " | ".join(TAGS) + " |", "|---|---|" + "---|" * len(TAGS)]
+    for r in rows:
+        cats = " | ".join(_cell(r.get("adherence_per_category", {}).get(t)) for t in TAGS)
+        lines.append(f"| {r['row'].strip()} | {_cell(r.get('box_adherence'))} | {cats} |")
     return "\n".join(lines) + "\n"
+
+
+def _cell(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
 
 
 def progress_printer(tag: str):

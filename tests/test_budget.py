@@ -237,8 +237,10 @@ def _decide(budget, costs=None, **kw):
 def _brute_force_best(budget, costs, **kw):
     opts = {**KW, **kw}
     best = -math.inf
-    for r, d, s, k, rounds in itertools.product(range(1, 5), range(1, 9), SPACE.steps_options,
-                                                range(1, 5), range(4)):
+    for r, d, s, k, rounds in itertools.product(range(1, SPACE.max_rewrites + 1),
+                                                range(1, SPACE.max_drafts + 1), SPACE.steps_options,
+                                                range(1, SPACE.max_top_k + 1),
+                                                range(SPACE.max_rounds + 1)):
         if k > r * d or (rounds and not opts["refine_available"]) or (r > 1 and not opts["llm_rewriter"]):
             continue
         plan = GenerationPlan(r, d, s, k, rounds)
@@ -281,7 +283,9 @@ def test_work_grows_with_budget():
     assert draft_work == sorted(draft_work) and rounds == sorted(rounds)
     small, big = _decide(1500).plan, _decide(1e6).plan
     assert big.n_candidates > small.n_candidates and big.steps > small.steps
-    assert big == GenerationPlan(4, 8, 25, 4, 3)  # an unlimited budget takes everything
+    # an unlimited budget takes everything
+    assert big == GenerationPlan(SPACE.max_rewrites, SPACE.max_drafts, max(SPACE.steps_options),
+                                 SPACE.max_top_k, SPACE.max_rounds)
 
 
 def test_tiny_budget_runs_the_smallest_plan_with_a_note():
@@ -327,7 +331,7 @@ def test_overrides_that_cannot_fit_still_run_with_a_note():
     ({"steps": 2.5}, "steps must be an int"),
     ({"top_k": True}, "top_k must be an int"),
     ({"seeds": 3}, "unknown plan overrides"),
-    ({"top_k": 40}, "top_k=40 exceeds"),
+    ({"top_k": 400}, "top_k=400 exceeds"),
 ])
 def test_invalid_overrides_raise_input_error(overrides, words):
     with pytest.raises(InputError, match=words):

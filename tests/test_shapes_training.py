@@ -180,3 +180,43 @@ def test_a_run_seeded_from_a_bundle_continues_from_its_weights(trained_run, tmp_
 def test_decoder_only_needs_a_trained_vae(tmp_path):
     with pytest.raises(FileNotFoundError, match="decoder-only needs a trained VAE"):
         run_stage("vae", tmp_path, STEPS, None, tiny=True, progress=False, decoder_only=True)
+
+
+def test_a_drafter_with_more_levels_keeps_every_shipped_tensor(trained_run, tmp_path, capsys):
+    """The 3-level drafter warm-starts from a 2-level one: down blocks and the mid block keep
+    their names, up block i moves to i + 1, only the new level starts fresh; the gate is logged."""
+    from diffusers import UNet2DConditionModel
+    from safetensors.torch import load_file
+
+    run_dir, _ = trained_run
+    bundle, seeded = tmp_path / "bundle", tmp_path / "seeded"
+    assert main(["assemble", "--run-dir", str(run_dir), "--out", str(bundle)]) == 0
+    assert main(["init", "--from", str(bundle), "--run-dir", str(seeded)]) == 0
+    old = load_file(bundle / "drafter" / "unet" / "diffusion_pytorch_model.safetensors")
+    run_stage("drafter", seeded, 1, None, tiny=True, progress=False, unet_channels=(8, 16, 16))
+    assert "the UNet gained levels" in capsys.readouterr().out
+    unet = UNet2DConditionModel.from_pretrained(str(seeded / "drafter" / "final" / "unet"))
+    assert list(unet.config.block_out_channels) == [8, 16, 16]
+    grown = unet.state_dict()
+    assert "down_blocks.2.attentions.0.transformer_blocks.0.fuser.alpha_attn" in grown
+    moved = {k.replace("up_blocks.1.", "up_blocks.2.").replace("up_blocks.0.", "up_blocks.1.")
+             if k.startswith("up_blocks.") else k: k for k in old}
+    assert set(moved) <= set(grown)  # every old tensor has its place in the grown UNet
+    log = [json.loads(line) for line in (seeded / "drafter" / "log.jsonl").read_text().splitlines()]
+    assert 0.0 < log[-1]["gate"] <= 1.0
+
+
+def test_unet_channels_is_for_the_drafter_only(tmp_path, capsys):
+    for argv in (["refiner", "--unet-channels", "8,16"], ["drafter", "--unet-channels", "8,x"]):
+        with pytest.raises(SystemExit) as exit_:  # argparse: usage + one line, exit 2
+            main([*argv, "--run-dir", str(tmp_path)])
+        assert exit_.value.code == 2 and "--unet-channels" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())  # nothing was started
+
+
+def test_training_report_carries_the_run_findings(tmp_path):
+    from t2i_training.shapes.assemble import FINDINGS, training_report
+
+    (tmp_path / FINDINGS).write_text("## Why the boxes were ignored\n\nno position signal\n")
+    report = training_report(tmp_path, {"drafter": {"params": 2e6, "files_mb": 9.0}}, 9.0)
+    assert "## Why the boxes were ignored" in report and "| drafter | 2.00 M | 9.0 MiB |" in report

@@ -1,8 +1,10 @@
 """``t2i eval --bundle B --suite shapes``: GenEval-style accuracy of a bundle on a prompt suite.
 
 Each suite prompt is generated once (image seed ``--seed + i * SEED_STRIDE``), the shapes
-detector reads the image and GenEval's rules judge it; per-category and overall scores are
-printed as a table and, with ``--out``, written as JSON with every prompt's verdict.
+detector reads the image and GenEval's rules judge it; beside each score, *box adherence*
+(``t2i_sdk.shapes.adherence``) says how many planned objects were drawn inside their boxes.
+Per-category and overall scores are printed as a table and, with ``--out``, written as JSON
+with every prompt's verdict.
 """
 from __future__ import annotations
 
@@ -65,6 +67,7 @@ def run(args) -> int:
 
 
 def _evaluate_one(pipe, caption, seed: int, args, knobs: dict) -> dict:
+    from t2i_sdk.shapes.adherence import box_adherence
     from t2i_sdk.shapes.detect import detect
     from t2i_sdk.shapes.geneval import evaluate
 
@@ -74,6 +77,8 @@ def _evaluate_one(pipe, caption, seed: int, args, knobs: dict) -> dict:
     verdict = evaluate(caption, detections, result.image.size)
     return {**verdict.to_dict(), "seed": seed, "metadata": caption.to_metadata(),
             "detections": [d.to_dict() for d in detections],
+            "layout": result.layout.to_dict(),
+            "adherence": box_adherence(result.layout, detections).to_dict(),
             "total_ms": round(float(result.timings["total"]), 2), "plan": result.plan.to_dict()}
 
 
@@ -84,6 +89,8 @@ def _report(args, knobs: dict, records: list[dict]) -> dict:
     scores = summary.to_dict()
     for tag, entry in scores["per_category"].items():
         entry["mean_ms"] = round(statistics.fmean(r["total_ms"] for r in records if r["tag"] == tag), 2)
+        entry.update(_adherence(r for r in records if r["tag"] == tag))
+    scores["adherence"] = _adherence(records)
     latencies = [r["total_ms"] for r in records]
     return {
         "suite": {"name": args.suite, "per_category": args.per_category, "seed": args.suite_seed},
@@ -98,19 +105,34 @@ def _report(args, knobs: dict, records: list[dict]) -> dict:
     }
 
 
+def _adherence(records) -> dict:
+    from t2i_sdk.shapes.adherence import Adherence, summarize_adherence
+
+    return summarize_adherence(Adherence(r["adherence"]["planned"], tuple(r["adherence"]["ious"]))
+                               for r in records)
+
+
+def _fraction(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
 def _print_table(report: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
     table = Table(title=f"GenEval-style scores: suite {report['suite']['name']}")
     for col, justify in (("category", "left"), ("correct", "right"), ("total", "right"),
-                         ("score", "right"), ("mean ms", "right")):
+                         ("score", "right"), ("in box", "right"), ("box IoU", "right"),
+                         ("mean ms", "right")):
         table.add_column(col, justify=justify)
     for tag, e in report["per_category"].items():
-        table.add_row(tag, str(e["correct"]), str(e["total"]), f"{e['score']:.3f}", f"{e['mean_ms']:.0f}")
+        table.add_row(tag, str(e["correct"]), str(e["total"]), f"{e['score']:.3f}",
+                      _fraction(e["box_adherence"]), _fraction(e["mean_iou"]), f"{e['mean_ms']:.0f}")
     n_correct = sum(e["correct"] for e in report["per_category"].values())
     table.add_section()
+    adherence = report["adherence"]
     table.add_row("overall", str(n_correct), str(len(report["prompts"])), f"{report['overall']:.3f}",
+                  _fraction(adherence["box_adherence"]), _fraction(adherence["mean_iou"]),
                   f"{report['latency_ms']['mean']:.0f}", style="bold")
     Console(soft_wrap=True).print(table)
 

@@ -30,6 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--decoder-only", action="store_true",
                         help="vae: fine-tune the decoder of the seeded VAE; encoder frozen")
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
+    parser.add_argument("--unet-channels", default=None,
+                        help="drafter: UNet channels per level, e.g. 32,64 (default 32,64,64)")
     parser.add_argument("--tiny", action="store_true", help="toy sizes, for smoke tests")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     return parser
@@ -57,7 +59,8 @@ def stage_configs(tiny: bool) -> dict:
 
 
 def run_stage(stage: str, run_dir: Path, steps: int | None, minutes: float | None,
-              tiny: bool = False, progress: bool = True, decoder_only: bool = False) -> dict:
+              tiny: bool = False, progress: bool = True, decoder_only: bool = False,
+              unet_channels: tuple[int, ...] | None = None) -> dict:
     """Train one stage; returns its summary."""
     from t2i_training.shapes.clip_train import train_clip
     from t2i_training.shapes.drafter_train import train_drafter
@@ -75,6 +78,10 @@ def run_stage(stage: str, run_dir: Path, steps: int | None, minutes: float | Non
         if stage != "vae":
             raise ValueError("--decoder-only applies to the vae stage only")
         cfg = replace(cfg, decoder_only=True)
+    if unet_channels:
+        if stage != "drafter":
+            raise ValueError("--unet-channels applies to the drafter stage only")
+        cfg = replace(cfg, unet=replace(cfg.unet, channels=tuple(unet_channels)))
     return trainers[stage](run_dir, loop, cfg)
 
 
@@ -83,6 +90,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.decoder_only and args.stage != "vae":
         parser.error("--decoder-only applies to the vae stage only")
+    if args.unet_channels is not None:
+        if args.stage != "drafter":
+            parser.error("--unet-channels applies to the drafter stage only")
+        try:
+            args.unet_channels = tuple(int(v) for v in args.unet_channels.split(","))
+        except ValueError:
+            parser.error(f"--unet-channels: expected integers like 32,64,64, got {args.unet_channels!r}")
+        if len(args.unet_channels) < 2 or min(args.unet_channels) < 8:
+            parser.error("--unet-channels: at least 2 levels of >= 8 channels")
     try:
         return _run(args, argv)
     except (FileExistsError, FileNotFoundError, ValueError) as exc:  # bad run dir / bundle
@@ -112,7 +128,8 @@ def _run(args, argv: list[str] | None) -> int:
                 f"{r} {v['params'] / 1e6:.2f}M params {v['files_mb']} MiB" for r, v in sizes.items()))
             return 0
         summary = run_stage(args.stage, run_dir, args.steps, args.minutes, args.tiny,
-                            progress=not args.quiet, decoder_only=args.decoder_only)
+                            progress=not args.quiet, decoder_only=args.decoder_only,
+                            unet_channels=args.unet_channels)
     print(f"{args.stage}: {summary['steps']} steps, {summary['wall_s'] / 60:.1f} min, "
           f"final loss {summary['final_loss']}")
     return 0

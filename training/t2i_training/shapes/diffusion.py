@@ -18,10 +18,16 @@ BETA_KW = dict(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear"
 
 @dataclass(frozen=True)
 class UNetSizes:
-    """Self/cross attention (and GLIGEN's fuser) only at the lower resolution: the 16x16 level
-    is convolutions only, which keeps a step cheap on CPU."""
+    """Attention (and GLIGEN's fuser) at every level but the first: the 16x16 level is
+    convolutions only, which keeps a step cheap on CPU.
 
-    channels: tuple[int, ...] = (32, 64)
+    Three levels (16 -> 8 -> 4), not two: a UNet has no positional embedding, so its tokens know
+    where they are only from the convolutions' zero padding. At 4x4 every token touches the
+    border, and the up path carries that position into the 8x8 fuser; with two levels the
+    fuser's tokens could not tell where they were, and the drafter ignored its boxes (centre in
+    box 1/24 vs 1/24 for a random box; bundles/shapes/TRAINING.md, "Why the boxes were ignored")."""
+
+    channels: tuple[int, ...] = (32, 64, 64)
     layers_per_block: int = 1
     head_dim: int = 16
     norm_groups: int = 8
@@ -135,6 +141,18 @@ def noisy_sample(scheduler, latents, generator, t_max: int = TRAIN_TIMESTEPS):
     t = torch.randint(0, t_max, (latents.shape[0],), generator=generator)
     noise = torch.randn(latents.shape, generator=generator)
     return scheduler.add_noise(latents, noise, t), t, noise
+
+
+def high_noise_weights(scheduler, t: "torch.Tensor", gamma: float) -> "torch.Tensor":
+    """Per-sample weights of the epsilon loss that favour high noise, where a layout decides
+    where things go. For epsilon prediction, |x0 error|^2 = |eps error|^2 / SNR(t) with
+    SNR = alpha_bar / (1 - alpha_bar) (DDPM, Ho et al. 2020, eq. 4), so weighting by 1/SNR is
+    the x0 loss; clipped to [1, gamma] so low-noise steps keep their full epsilon weight and
+    t -> 1000 cannot explode. gamma <= 1 gives the plain epsilon loss."""
+    import torch
+
+    alpha_bar = scheduler.alphas_cumprod.to(t.device)[t]
+    return torch.clamp((1 - alpha_bar) / alpha_bar, min=1.0, max=max(1.0, gamma))
 
 
 class Ema:

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from t2i_training.shapes.data import MAX_GLIGEN_OBJECTS, scene_batch
 from t2i_training.shapes.diffusion import (Ema, TextEmbeddings, UNetSizes, build_unet,
-                                           encode_latents, load_text_parts, noisy_sample,
-                                           sampling_scheduler, train_scheduler)
+                                           encode_latents, high_noise_weights, load_text_parts,
+                                           noisy_sample, sampling_scheduler, train_scheduler)
 from t2i_training.shapes.loop import LoopConfig, optimizer_step, run_loop, write_summary
 from t2i_training.shapes.warm_start import warm_start_unet
 
@@ -31,6 +31,10 @@ class DrafterTrainConfig:
     caption_drop: float = 0.1
     grounding_drop: float = 0.1
     fuser_off: float = 0.15
+    # Epsilon-loss weight min(max(1/SNR, 1), gamma): the boxes only change the noise prediction
+    # at high noise, where the plain epsilon loss is tiny; without it the fuser never learned
+    # where objects go (bundles/shapes/TRAINING.md, "Why the boxes were ignored").
+    high_noise_gamma: float = 8.0
     ema_decay: float = 0.998
     seed: int = 3
 
@@ -99,10 +103,21 @@ class _DrafterStep:
             kwargs = self._grounding(batch, keep.tolist())
         noisy, t, noise = noisy_sample(self.scheduler, latents, self.generator)
         pred = self.unet(noisy, t, self.text.prompts(captions), cross_attention_kwargs=kwargs).sample
-        loss = F.mse_loss(pred, noise)
+        per_sample = F.mse_loss(pred, noise, reduction="none").mean(dim=(1, 2, 3))
+        loss = (high_noise_weights(self.scheduler, t, cfg.high_noise_gamma) * per_sample).mean()
         optimizer_step(self.optimizer, self.unet, loss, step, cfg.lr, cfg.warmup)
         self.ema.update(self.unet, step)
-        return {"loss": loss.item(), "grounded": float(grounded)}
+        return {"loss": loss.item(), "grounded": float(grounded), "gate": fuser_gate(self.unet)}
+
+
+def fuser_gate(unet) -> float:
+    """Mean tanh(alpha_attn) over GLIGEN's gated self-attention layers: how open the fuser is
+    (GLIGEN's alpha starts at 0 for a pretrained UNet; ours start at 1, see ``build_unet``)."""
+    from diffusers.models.attention import GatedSelfAttentionDense
+
+    gates = [m.alpha_attn.tanh().item() for m in unet.modules()
+             if isinstance(m, GatedSelfAttentionDense)]
+    return sum(gates) / len(gates)
 
 
 def train_drafter(run_dir: str | Path, loop: LoopConfig,

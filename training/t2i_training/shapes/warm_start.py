@@ -3,7 +3,9 @@
 ``seed_run_from_bundle`` copies a shapes bundle's components into a fresh run dir as the stages'
 finals (scorer -> clip, drafter's VAE -> vae, drafter, refiner). A stage that then finds its
 ``final`` but no checkpoint starts from those weights (``warm_start_unet``), so a later session
-can keep training what the repository ships even after the run dir that made it is gone.
+can keep training what the repository ships even after the run dir that made it is gone. A
+drafter configured with more UNet levels than the shipped one keeps every shipped tensor and
+starts only the new levels fresh (``grown_unet_state``).
 """
 from __future__ import annotations
 
@@ -54,8 +56,39 @@ def warm_start_unet(stage_dir: Path, modules: list) -> bool:
         return False
     state = load_file(weights)
     for module in modules:
-        module.load_state_dict(state)
+        config = getattr(module, "config", None)
+        if config is not None and len(config.block_out_channels) > unet_levels(state):
+            grown, new_keys = grown_unet_state(state, module)
+            module.load_state_dict(grown)
+            print(f"warm start: the UNet gained levels; {len(new_keys)} of {len(grown)} "
+                  "tensors start fresh")
+        else:
+            module.load_state_dict(state)
     return True
+
+
+def unet_levels(state: dict) -> int:
+    """Resolution levels of a saved ``UNet2DConditionModel`` (its number of down blocks)."""
+    return 1 + max(int(k.split(".")[1]) for k in state if k.startswith("down_blocks."))
+
+
+def grown_unet_state(state: dict, unet) -> tuple[dict, list[str]]:
+    """``state`` of a UNet with fewer levels, laid into ``unet``'s (more levels, same channels
+    at the old levels): down blocks and the mid block keep their indices, up block i becomes
+    up block i + (levels added), since new levels join at the bottom. Every tensor of ``unet``
+    that the old model lacks (or has in another shape) keeps its fresh initialisation; returns
+    (full state dict, those keys). Refuses a state of which less than half fits."""
+    import re
+
+    target = unet.state_dict()
+    old_levels = unet_levels(state)
+    added = len(unet.config.block_out_channels) - old_levels
+    renamed = {re.sub(r"^up_blocks\.(\d+)\.", lambda m: f"up_blocks.{int(m.group(1)) + added}.", k): v
+               for k, v in state.items()}
+    kept = {k: v for k, v in renamed.items() if k in target and target[k].shape == v.shape}
+    if len(kept) < len(state) // 2:
+        raise ValueError("the saved UNet does not fit the configured one; start a new run dir")
+    return {**target, **kept}, sorted(set(target) - set(kept))
 
 
 def replace_vae(pipeline_dir: Path, vae_dir: Path) -> None:
