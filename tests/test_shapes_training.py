@@ -220,3 +220,15 @@ def test_training_report_carries_the_run_findings(tmp_path):
     (tmp_path / FINDINGS).write_text("## Why the boxes were ignored\n\nno position signal\n")
     report = training_report(tmp_path, {"drafter": {"params": 2e6, "files_mb": 9.0}}, 9.0)
     assert "## Why the boxes were ignored" in report and "| drafter | 2.00 M | 9.0 MiB |" in report
+
+
+def test_high_noise_weights_are_the_clipped_x0_weight():
+    from t2i_training.shapes.diffusion import high_noise_weights, train_scheduler
+
+    scheduler = train_scheduler()
+    t = torch.tensor([0, 300, 500, 700, 999])
+    w = high_noise_weights(scheduler, t, 8.0)
+    alpha_bar = scheduler.alphas_cumprod[500]
+    assert w[0] == 1.0 and w[-1] == 8.0 and torch.all(w[1:] >= w[:-1])  # rises with the noise
+    assert w[2] == pytest.approx(float((1 - alpha_bar) / alpha_bar))  # 1/SNR between the clips
+    assert torch.all(high_noise_weights(scheduler, t, 1.0) == 1.0)  # gamma 1: plain epsilon loss

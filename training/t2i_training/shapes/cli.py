@@ -31,7 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="vae: fine-tune the decoder of the seeded VAE; encoder frozen")
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
     parser.add_argument("--unet-channels", default=None,
-                        help="drafter: UNet channels per level, e.g. 32,64 (default 32,64,64)")
+                        help="drafter: UNet channels per level, e.g. 32,64,64 (default 32,64)")
+    parser.add_argument("--high-noise-gamma", type=float, default=None,
+                        help="drafter: clip of the 1/SNR epsilon-loss weight (default 1: plain loss)")
     parser.add_argument("--tiny", action="store_true", help="toy sizes, for smoke tests")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     return parser
@@ -60,7 +62,8 @@ def stage_configs(tiny: bool) -> dict:
 
 def run_stage(stage: str, run_dir: Path, steps: int | None, minutes: float | None,
               tiny: bool = False, progress: bool = True, decoder_only: bool = False,
-              unet_channels: tuple[int, ...] | None = None) -> dict:
+              unet_channels: tuple[int, ...] | None = None,
+              high_noise_gamma: float | None = None) -> dict:
     """Train one stage; returns its summary."""
     from t2i_training.shapes.clip_train import train_clip
     from t2i_training.shapes.drafter_train import train_drafter
@@ -78,10 +81,13 @@ def run_stage(stage: str, run_dir: Path, steps: int | None, minutes: float | Non
         if stage != "vae":
             raise ValueError("--decoder-only applies to the vae stage only")
         cfg = replace(cfg, decoder_only=True)
-    if unet_channels:
+    if unet_channels or high_noise_gamma is not None:
         if stage != "drafter":
-            raise ValueError("--unet-channels applies to the drafter stage only")
-        cfg = replace(cfg, unet=replace(cfg.unet, channels=tuple(unet_channels)))
+            raise ValueError("--unet-channels and --high-noise-gamma apply to the drafter only")
+        if unet_channels:
+            cfg = replace(cfg, unet=replace(cfg.unet, channels=tuple(unet_channels)))
+        if high_noise_gamma is not None:
+            cfg = replace(cfg, high_noise_gamma=high_noise_gamma)
     return trainers[stage](run_dir, loop, cfg)
 
 
@@ -90,6 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.decoder_only and args.stage != "vae":
         parser.error("--decoder-only applies to the vae stage only")
+    if args.high_noise_gamma is not None and args.stage != "drafter":
+        parser.error("--high-noise-gamma applies to the drafter stage only")
     if args.unet_channels is not None:
         if args.stage != "drafter":
             parser.error("--unet-channels applies to the drafter stage only")
@@ -129,7 +137,8 @@ def _run(args, argv: list[str] | None) -> int:
             return 0
         summary = run_stage(args.stage, run_dir, args.steps, args.minutes, args.tiny,
                             progress=not args.quiet, decoder_only=args.decoder_only,
-                            unet_channels=args.unet_channels)
+                            unet_channels=args.unet_channels,
+                            high_noise_gamma=args.high_noise_gamma)
     print(f"{args.stage}: {summary['steps']} steps, {summary['wall_s'] / 60:.1f} min, "
           f"final loss {summary['final_loss']}")
     return 0

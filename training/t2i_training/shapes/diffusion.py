@@ -18,16 +18,12 @@ BETA_KW = dict(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear"
 
 @dataclass(frozen=True)
 class UNetSizes:
-    """Attention (and GLIGEN's fuser) at every level but the first: the 16x16 level is
-    convolutions only, which keeps a step cheap on CPU.
+    """Self/cross attention (and GLIGEN's fuser) only at the lower resolution: the 16x16 level
+    is convolutions only, which keeps a step cheap on CPU. ``channels`` sets the levels (a
+    third level, 32,64,64, was tried for position cues from the 4x4 level's zero padding and
+    did not make the drafter follow its boxes: bundles/shapes/TRAINING.md)."""
 
-    Three levels (16 -> 8 -> 4), not two: a UNet has no positional embedding, so its tokens know
-    where they are only from the convolutions' zero padding. At 4x4 every token touches the
-    border, and the up path carries that position into the 8x8 fuser; with two levels the
-    fuser's tokens could not tell where they were, and the drafter ignored its boxes (centre in
-    box 1/24 vs 1/24 for a random box; bundles/shapes/TRAINING.md, "Why the boxes were ignored")."""
-
-    channels: tuple[int, ...] = (32, 64, 64)
+    channels: tuple[int, ...] = (32, 64)
     layers_per_block: int = 1
     head_dim: int = 16
     norm_groups: int = 8
