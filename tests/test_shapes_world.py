@@ -319,7 +319,8 @@ def test_missing_or_extra_objects_fail_counting_and_presence():
 
 
 class _OraclePipeline:
-    """Stands in for a bundle: renders each prompt's ground truth (or a blank, if ``blank``)."""
+    """Stands in for a bundle: renders each prompt's ground truth (or a blank, if ``blank``),
+    with the ground truth's boxes as its layout."""
 
     def __init__(self, blank=False):
         self.blank = blank
@@ -328,11 +329,11 @@ class _OraclePipeline:
 
     def __call__(self, prompt, **kwargs):
         self.calls.append((prompt, kwargs))
-        scene = scene_for_caption(self.by_prompt[prompt], np.random.default_rng(kwargs["seed"]))
-        if self.blank:
-            scene = dataclasses.replace(scene, objects=())
+        truth = scene_for_caption(self.by_prompt[prompt], np.random.default_rng(kwargs["seed"]))
+        scene = dataclasses.replace(truth, objects=()) if self.blank else truth
         plan = SimpleNamespace(to_dict=lambda: {"n_drafts": kwargs.get("n_drafts")})
-        return SimpleNamespace(image=render_scene(scene), timings={"total": 12.5}, plan=plan)
+        return SimpleNamespace(image=render_scene(scene), timings={"total": 12.5}, plan=plan,
+                               layout=truth.layout)
 
 
 def _t2i(argv):
@@ -358,6 +359,7 @@ def test_eval_command_scores_a_pipeline(monkeypatch, tmp_path, capsys, blank, sc
                  "--seed", "100", "--out", str(out), "--quiet"]) == 0
     report = json.loads(out.read_text())
     assert report["overall"] == score
+    assert report["adherence"]["box_adherence"] == score  # every box filled, or none
     assert {t: e["total"] for t, e in report["per_category"].items()} == {t: 4 for t in TAGS}
     assert len(report["prompts"]) == 24 and report["settings"]["n_drafts"] == 3
     seeds = [kw["seed"] for _, kw in fake.calls]
