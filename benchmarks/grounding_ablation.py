@@ -3,7 +3,7 @@
     python benchmarks/grounding_ablation.py NAME=BUNDLE [NAME=BUNDLE ...] [--betas 0.3 1.0]
 
 For each bundle and each GLIGEN ``gligen_scheduled_sampling_beta`` (share of denoising steps
-that see the boxes), two measurements, same seeds everywhere:
+that see the boxes), three measurements, same seeds everywhere:
 * **probe**: one object ("a red star") in a random box of the training size range, plain
   prompt; the share of images with that object's centre in its box, against the share whose
   centre falls in *another* random box of the same size (what ignoring the box would score);
@@ -31,14 +31,16 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def probe(drafter, n: int, seed: int = 0) -> dict:
     """Single objects in random boxes: centre-in-box rate vs the rate for a decoy box."""
-    from t2i_sdk.shapes import DEFAULT_COLORS, SHAPES, detect
+    from t2i_sdk.shapes import DEFAULT_COLORS, SHAPES, WorldConfig, detect
 
+    world = WorldConfig()  # boxes drawn like training boxes: side range, border
     rng = np.random.default_rng(seed)
     hit = decoy = found = 0
     for i in range(n):
         shape, color = SHAPES[i % len(SHAPES)], DEFAULT_COLORS[int(rng.integers(len(DEFAULT_COLORS)))]
-        side = rng.uniform(0.22, 0.34)
-        box, other = (_box(rng.uniform(0.03, 0.97 - side, 2), side) for _ in range(2))
+        side = rng.uniform(world.min_side, world.max_side)
+        box, other = (_box(rng.uniform(world.border, 1 - world.border - side, 2), side)
+                      for _ in range(2))
         phrase = f"a {color} {shape}"
         image = drafter.generate(f"a photo of {phrase}", [phrase], [box], [10_000 + i], 25)[0]
         matches = [d for d in detect(image) if d.shape == shape and d.color == color]

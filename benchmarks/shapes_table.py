@@ -157,8 +157,7 @@ def reranked_row(records, n: int, lam: float | None, rounds: int, args, oracle=F
             key = (lambda c: c["total"]) if lam is None else (lambda c: hybrid(c, lam))
             chosen = max(pool, key=key)
         correct[rec["tag"]].append(chosen["correct"])
-        adherence[rec["tag"]].append(Adherence(chosen["adherence"]["planned"],
-                                               tuple(chosen["adherence"]["ious"])))
+        adherence[rec["tag"]].append(Adherence.from_dict(chosen["adherence"]))
         walls.append(derived_ms(rec, n, rounds, args.max_drafts, args.rounds))
     return {**geneval_score(correct), **adherence_score(adherence),
             "mean_ms": round(statistics.fmean(walls), 1), "measured": False}

@@ -108,8 +108,7 @@ def _report(args, knobs: dict, records: list[dict]) -> dict:
 def _adherence(records) -> dict:
     from t2i_sdk.shapes.adherence import Adherence, summarize_adherence
 
-    return summarize_adherence(Adherence(r["adherence"]["planned"], tuple(r["adherence"]["ious"]))
-                               for r in records)
+    return summarize_adherence(Adherence.from_dict(r["adherence"]) for r in records)
 
 
 def _fraction(value: float | None) -> str:

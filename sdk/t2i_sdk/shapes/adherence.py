@@ -30,6 +30,10 @@ class Adherence:
         return {"planned": self.planned, "in_box": self.in_box,
                 "ious": [round(v, 4) for v in self.ious]}
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "Adherence":
+        return cls(d["planned"], tuple(d["ious"]))
+
 
 def box_iou(a: Box, b: Box) -> float:
     inter_w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
