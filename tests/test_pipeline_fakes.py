@@ -97,6 +97,64 @@ def test_llm_rewrites_condition_drafts_but_ranking_uses_the_original_prompt():
     assert result.prompt == PROMPT
 
 
+def test_given_rewrites_replace_the_rewrite_stage():
+    lm = FakeLM(["never asked"])
+    pipe = _pipe(llm_rewriter=LLMRewriter(lm))
+    result = pipe(PROMPT, rewrites=["a red apple left of a blue cup", "an apple and a cup"],
+                  n_drafts=1, rounds=0)
+    assert result.rewrites == ["a red apple left of a blue cup", "an apple and a cup"]
+    assert [call[0] for call in pipe.drafter.calls] == result.rewrites
+    assert not lm.calls  # no LLM call, and no LLM time budgeted
+    with pytest.raises(InputError, match="rewrites"):
+        pipe(PROMPT, rewrites="a red apple")
+    with pytest.raises(InputError, match="rewrites"):
+        pipe(PROMPT, rewrites=["  "])
+
+
+def _layouts_drafted(drafter):
+    return [[(o.label, o.color) for o in layout.objects] for _, layout in drafter.layouts]
+
+
+def test_layout_from_prompt_shares_the_users_layout_and_from_rewrite_plans_each():
+    from dataclasses import replace
+
+    from t2i_sdk.config import PipelineConfig, RewriteConfig
+
+    vague = "an apple and a cup"
+    plain = "a photo of a green apple and a red cup"
+    for layout_from, want in (("prompt", [("apple", None), ("cup", None)]),
+                              ("rewrite", [("apple", "green"), ("cup", "red")])):
+        config = replace(PipelineConfig(), rewrite=RewriteConfig(layout_from=layout_from))
+        drafter = FakeDrafter()
+        drafter.layouts = []
+        original = drafter.draft
+        drafter.draft = lambda text, layout, seeds, steps: (
+            drafter.layouts.append((text, layout)) or original(text, layout, seeds, steps))
+        result = _pipe(drafter=drafter, config=config)(vague, rewrites=[plain], n_drafts=1,
+                                                        rounds=0)
+        assert _layouts_drafted(drafter) == [want], layout_from
+        assert [(o.label, o.color) for o in result.layout.objects] == want  # the winner's
+        assert result.layout_of(result.best) is result.layout and len(result.layouts) == 1
+    with pytest.raises(InputError, match="layout_from"):
+        RewriteConfig(layout_from="rewrites")
+
+
+def test_rewrite_config_few_shot_examples_become_chat_turns():
+    from t2i_sdk.config import RewriteConfig
+    from t2i_sdk.stages.rewrite import rewrite_messages
+
+    config = RewriteConfig(system_prompt="S", examples=[["draw 2 dots", "a photo of two circles"]])
+    assert config.examples == (("draw 2 dots", "a photo of two circles"),)  # JSON lists accepted
+    assert [(m["role"], m["content"]) for m in rewrite_messages("a box", config)] == [
+        ("system", "S"), ("user", "draw 2 dots"), ("assistant", "a photo of two circles"),
+        ("user", "a box")]
+    lm = FakeLM(["a photo of a square"])
+    LLMRewriter(lm, config).rewrite("a box", 1, 0)
+    assert lm.calls[0][0] == rewrite_messages("a box", config)
+    with pytest.raises(InputError, match="examples"):
+        RewriteConfig(examples=[["only a request"]])
+
+
 def test_clean_rewrite():
     assert clean_rewrite('\n "Prompt: a cat"  \nsecond line') == "a cat"
     assert clean_rewrite("   ") == ""

@@ -90,3 +90,28 @@ def test_shipped_bundle_scores_above_its_floor(tmp_path):
     report = json.loads(out.read_text())
     assert len(report["prompts"]) == 48
     assert report["overall"] >= SCORE_FLOOR, report["per_category"]
+
+
+def test_demo_rewriter_shows_each_request_as_typed_and_rewritten(tmp_path, tiny_bundle):
+    from PIL import Image
+
+    from t2i_sdk.cli.main import main
+
+    out = tmp_path / "rewriter"
+    assert main(["demo", "--rewriter", "--bundle", str(tiny_bundle), "--out", str(out),
+                 "--quiet"]) == 0
+    records = [json.loads((out / f"{i:02d}.rewrite.json").read_text()) for i in range(6)]
+    assert len({r["spec"] for r in records}) == 6  # one request per GenEval category
+    assert all(set(r["correct"]) == {"as_typed", "rewritten"} for r in records)
+    assert Image.open(out / "before_after.png").size[1] > 6 * 160
+
+
+def test_demo_rewriter_needs_a_bundle_with_a_rewriter(tmp_path, capsys):
+    from t2i_sdk.cli.main import main
+
+    assert main(["demo", "--rewriter", "--bundle", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
+    assert "make rewriter-bundle" in capsys.readouterr().err
+    shapes = Path(__file__).resolve().parents[1] / "bundles" / "shapes"
+    assert main(["demo", "--rewriter", "--bundle", str(shapes), "--out", str(tmp_path / "o"),
+                 "--quiet"]) == 2
+    assert "no LLM rewriter" in capsys.readouterr().err

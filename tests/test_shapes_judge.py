@@ -11,7 +11,7 @@ from t2i_sdk.shapes.captions import all_captions
 
 from t2i_training import rounds
 from t2i_training.config import JudgeSpec, config_from_dict
-from t2i_training.data import PROMPTS_DIR, load_prompts
+from t2i_training.data import PROMPTS_DIR, load_prompts, spread_subset
 from t2i_training.judges.protocol import REWARD_DIMENSIONS, Sample
 from t2i_training.judges.shapes_judge import (PROMPT_SET_NAMES, WORLD_COLORS, WORLD_SHAPES,
                                               ShapesJudge, parse_caption, prompt_set_text,
@@ -51,7 +51,7 @@ def test_reference_image_beats_a_blank_one_on_every_dimension(tag):
     prompt = all_captions(tag, WORLD_SHAPES, WORLD_COLORS)[1].prompt
     judge = ShapesJudge()
     ref, blank = Sample("anything", reference_image(prompt)), Sample("anything", gray_image())
-    for dim in REWARD_DIMENSIONS:  # one score for every dimension
+    for dim in REWARD_DIMENSIONS:
         assert judge.compare(prompt, ref, blank, dim).vote == 1
         assert judge.compare(prompt, blank, ref, dim).vote == -1
         assert judge.compare(prompt, ref, ref, dim).vote == 0
@@ -100,6 +100,49 @@ def test_eval_prompts_give_the_worlds_fixed_split(tmp_path, monkeypatch):
     [(env, train_set, held_out)] = seen
     assert isinstance(env.judge, ShapesJudge)
     assert train_set == load_prompts("builtin:shapes_train")
-    assert held_out == load_prompts("builtin:shapes_heldout")[:5]
+    # an evenly spread subset, so a file grouped by category keeps every category
+    assert held_out == spread_subset(load_prompts("builtin:shapes_heldout"), 5)
+    assert len({parse_caption(p).tag for p in held_out}) >= 3
     assert not set(train_set) & set(load_prompts("builtin:shapes_heldout"))
 
+
+
+def test_each_of_the_four_dimensions_answers_its_own_question():
+    from PIL import ImageDraw, ImageFilter
+
+    from t2i_training.judges.shapes_dimensions import dimension_scores
+
+    star = parse_caption("a photo of a red star")
+    right = reference_image("a photo of a red star")
+    assert dimension_scores(star, right) == {d: 1.0 for d in REWARD_DIMENSIONS}
+    # image sanity: a stray scribble is a malformed blob; everything asked for is still right
+    scribbled = right.copy()
+    ImageDraw.Draw(scribbled).line([(2, 60), (30, 40), (5, 30)], fill=(0, 0, 255), width=3)
+    s = dimension_scores(star, scribbled)
+    assert s["quality"] < 1.0 and s["physical_alignment"] == 1.0
+    # objects present, but the colour is wrong: general alignment holds, physical does not
+    s = dimension_scores(star, reference_image("a photo of a blue star"))
+    assert s["general_alignment"] == 1.0 and s["physical_alignment"] == 0.0
+    # the wrong object altogether
+    s = dimension_scores(star, reference_image("a photo of a red circle"))
+    assert s["general_alignment"] == 0.0 and s["aesthetics"] == 0.0
+    # wrong count: present, not right
+    s = dimension_scores(parse_caption("a photo of three crosses"),
+                         reference_image("a photo of two crosses"))
+    assert s["general_alignment"] == 1.0 and s["physical_alignment"] == 0.0
+    # shape clarity: a slightly blurred star is still the right star, drawn less cleanly
+    s = dimension_scores(star, right.filter(ImageFilter.GaussianBlur(1)))
+    assert s["physical_alignment"] == 1.0 and s["aesthetics"] < 1.0
+
+
+def test_judge_votes_per_dimension_not_one_score_for_all():
+    from PIL import ImageDraw
+
+    prompt = "a photo of a red star"
+    clean = Sample("a", reference_image(prompt))
+    scribbled_image = reference_image(prompt)
+    ImageDraw.Draw(scribbled_image).line([(2, 60), (30, 40), (5, 30)], fill=(0, 0, 255), width=3)
+    scribbled = Sample("b", scribbled_image)
+    judge = ShapesJudge()
+    assert judge.compare(prompt, clean, scribbled, "quality").vote == 1
+    assert judge.compare(prompt, clean, scribbled, "physical_alignment").vote == 0

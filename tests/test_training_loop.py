@@ -127,9 +127,9 @@ class CountingRenderer(BlankRenderer):
     def __init__(self):
         self.calls = []
 
-    def render(self, text, seed):
+    def render(self, prompt, text, seed):
         self.calls.append((text, seed))
-        return super().render(text, seed)
+        return super().render(prompt, text, seed)
 
 
 def _lines(path):

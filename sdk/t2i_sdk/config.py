@@ -8,6 +8,9 @@ from t2i_sdk.errors import InputError
 from t2i_sdk.planning.box_geometry import GeometryConfig
 
 
+LAYOUT_SOURCES = ("prompt", "rewrite")
+
+
 @dataclass(frozen=True)
 class RewriteConfig:
     """How the LLM rewriter samples (arXiv 2510.12041 samples rewrites at high temperature)."""
@@ -17,9 +20,26 @@ class RewriteConfig:
         "relation of the user's prompt; add concrete visual detail. Answer with the rewritten "
         "prompt only, one line."
     )
+    # Few-shot turns shown before the user's prompt: ((request, rewrite), ...). A small LLM
+    # follows a target style from two or three examples far better than from instructions.
+    examples: tuple[tuple[str, str], ...] = ()
     temperature: float = 1.0
     top_p: float = 0.95
     max_new_tokens: int = 77
+    # Which text the layout is planned from: the user's "prompt" (one layout shared by every
+    # rewrite) or each "rewrite" (its own layout). A rewrite may state plainly what the user's
+    # words left unclear to the rule planner; training renders with the same choice.
+    layout_from: str = "prompt"
+
+    def __post_init__(self):
+        examples = tuple(tuple(e) for e in self.examples)  # bundle JSON gives lists
+        if not all(len(e) == 2 and all(isinstance(t, str) and t.strip() for t in e)
+                   for e in examples):
+            raise InputError("examples must be (request, rewrite) pairs of non-empty strings")
+        object.__setattr__(self, "examples", examples)
+        if self.layout_from not in LAYOUT_SOURCES:
+            raise InputError(f"layout_from must be one of {', '.join(LAYOUT_SOURCES)}, "
+                             f"got {self.layout_from!r}")
 
 
 @dataclass(frozen=True)

@@ -58,13 +58,19 @@ class Pipeline:
                  n_rewrites: int | None = None, n_drafts: int | None = None,
                  steps: int | None = None, top_k: int | None = None, rounds: int | None = None,
                  lam: float | None = None, rewriter: str | None = None,
-                 planner: str | None = None, on_unit=None) -> Result:
+                 planner: str | None = None, rewrites: list[str] | None = None,
+                 on_unit=None) -> Result:
         """Generate the best image found within ``budget_ms`` (None: no deadline).
 
         Explicit ``n_rewrites … rounds`` override the budget planner; ``lam`` in [0, 1]
         overrides the hybrid weight; ``rewriter``/``planner`` pick a stage by name.
+        ``rewrites`` are texts to draft from in place of the rewrite stage's (e.g. rewrites
+        made elsewhere); ranking still scores against ``prompt``.
         """
         prompt = _validated_prompt(prompt)
+        given = _validated_rewrites(rewrites)
+        if given is not None:
+            n_rewrites, rewriter = len(given), "identity"  # no LLM call to budget for
         config = self._run_config(lam, rewriter, planner)
         trace = Trace()
         run = RunContext(self.costs, Deadline(budget_ms), trace, on_unit)
@@ -76,7 +82,8 @@ class Pipeline:
                      if v is not None}
         asked = {"rewriter": rewriter or self.config.rewriter, "planner": planner or self.config.planner}
         n_objects = 0 if config.planner == "none" else len(rule_layout.objects)
-        config, decision = self._plan_budget(budget_ms, config, asked, overrides, n_objects, trace)
+        config, decision = self._plan_budget(budget_ms, config, asked, overrides, n_objects, trace,
+                                             given_rewrites=given is not None)
         plan = decision.plan
         trace.log("budget", f"plan {plan.to_dict()} predicted {decision.predicted_ms['total']:.0f} ms")
         for note in decision.notes:
@@ -86,22 +93,24 @@ class Pipeline:
         first_draft_ms = (self.costs.predict("draft", draft_units(1, plan.steps))
                           + self.costs.predict("score", score_units(1, len(rule_layout.objects))))
         # 1. Rewrite: n rewrites compete as extra candidates (input-side scaling).
-        rewrites = self._rewrite(prompt, config.rewriter, plan.n_rewrites, seed, first_draft_ms, run)
-        # 2. Plan: prompt → boxes (ReFocus phase 1); rewrites share the user's layout.
-        layout = self._plan_layout(prompt, config.planner, rule_layout, first_draft_ms, run)
+        rewrites = given or self._rewrite(prompt, config.rewriter, plan.n_rewrites, seed,
+                                          first_draft_ms, run)
+        # 2. Plan: text → boxes (ReFocus phase 1), one layout per rewrite: the user's prompt's
+        #    layout shared by all, or each rewrite's own (RewriteConfig.layout_from).
+        layouts = self._plan_layouts(prompt, rewrites, config, rule_layout, first_draft_ms, run)
         # 3+4. Draft N grounded images per rewrite and rank each batch as it lands.
         ranker = HybridRanker(self.scorer, config.lam)
         pool: list[Candidate] = []
-        self._draft_and_rank(pool, rewrites, layout, plan, seed, ranker, prompt, run)
+        self._draft_and_rank(pool, rewrites, layouts, plan, seed, ranker, prompt, run)
         # 5. Refine the top-K with low-strength img2img and re-rank, R rounds (phase 3).
         for round_ in range(1, plan.rounds + 1):
-            if not self._refine_round(pool, rewrites, layout, plan, round_, seed, ranker,
+            if not self._refine_round(pool, rewrites, layouts, plan, round_, seed, ranker,
                                       prompt, config, run):
                 break
 
         if self.on_costs_updated is not None:
             self.on_costs_updated(self.costs)
-        return _result(prompt, pool, rewrites, layout, decision, budget_ms, run)
+        return _result(prompt, pool, rewrites, layouts, decision, budget_ms, run)
 
     # -- stages -----------------------------------------------------------------------------
 
@@ -120,15 +129,27 @@ class Pipeline:
             self._note_token_limit(text, run.trace)
         return rewrites
 
-    def _plan_layout(self, prompt, mode, rule_layout: Layout, reserve_ms, run) -> Layout:
-        if mode == "none":
+    def _plan_layouts(self, prompt, rewrites, config, rule_layout: Layout, reserve_ms,
+                      run) -> list[Layout]:
+        """One layout per rewrite: planned once from the user's prompt, or from each rewrite."""
+        if config.planner == "none":
             run.trace.log("plan", "no layout: plain text-to-image")
-            return Layout(source="none")
+            return [Layout(source="none")] * len(rewrites)
+        if config.rewrite.layout_from == "prompt":
+            shared = self._plan_layout(prompt, config.planner, rule_layout, reserve_ms, run)
+            return [shared] * len(rewrites)
+        planned: dict[str, Layout] = {}
+        for text in dict.fromkeys(rewrites):
+            rule = rule_layout if text == prompt else self.planners["rule"].plan(text)
+            planned[text] = self._plan_layout(text, config.planner, rule, reserve_ms, run)
+        return [planned[text] for text in rewrites]
+
+    def _plan_layout(self, text, mode, rule_layout: Layout, reserve_ms, run) -> Layout:
         layout = rule_layout
         if mode == "llm":
             if run.fits(run.predict("plan", 1) + reserve_ms):
                 with run.unit("plan", 1):
-                    layout = self.planners["llm"].plan(prompt)
+                    layout = self.planners["llm"].plan(text)
             else:
                 run.trace.log("plan", "LLM planner skipped: does not fit the time left; rule layout used")
         run.trace.log("plan", f"{layout.source} layout: {len(layout.objects)} objects "
@@ -137,11 +158,11 @@ class Pipeline:
             run.trace.log("plan", note)
         return layout
 
-    def _draft_and_rank(self, pool, rewrites, layout, plan, seed, ranker, prompt, run) -> None:
+    def _draft_and_rank(self, pool, rewrites, layouts, plan, seed, ranker, prompt, run) -> None:
         # The same seeds for every rewrite: the rewrite is then the only variable (2510.12041).
         seeds = [seed + j for j in range(plan.n_drafts)]
         batch = self.config.draft_batch
-        for r, text in enumerate(rewrites):
+        for r, (text, layout) in enumerate(zip(rewrites, layouts)):
             for start in range(0, len(seeds), batch):
                 chunk = seeds[start:start + batch]
                 chunk = chunk[:self._affordable_batch(len(chunk), plan.steps, "draft", run, pool, layout)]
@@ -154,11 +175,11 @@ class Pipeline:
                 pool.extend(new)
                 self._rank(new, ranker, prompt, layout, run)
 
-    def _refine_round(self, pool, rewrites, layout, plan, round_, seed, ranker, prompt, config, run) -> bool:
+    def _refine_round(self, pool, rewrites, layouts, plan, round_, seed, ranker, prompt, config, run) -> bool:
         top = sorted((c for c in pool if c.score is not None), key=lambda c: -c.score.total)[:plan.top_k]
         refined = []
         for r in sorted({c.rewrite_index for c in top}):  # one refiner call per conditioning text
-            parents = [c for c in top if c.rewrite_index == r]
+            parents, layout = [c for c in top if c.rewrite_index == r], layouts[r]
             parents = parents[:self._affordable_batch(len(parents), config.refine_steps, "refine",
                                                       run, pool, layout)]
             if not parents:
@@ -200,10 +221,14 @@ class Pipeline:
 
     # -- helpers ----------------------------------------------------------------------------
 
-    def _plan_budget(self, budget_ms, config, asked, overrides, n_objects, trace):
+    def _plan_budget(self, budget_ms, config, asked, overrides, n_objects, trace, *,
+                     given_rewrites: bool = False):
         def decide(cfg):
+            # Given rewrites are planned like LLM ones (several texts to draft); the rewrite
+            # call they stand for is still budgeted, which only makes the plan conservative.
             return plan_budget(
-                budget_ms, self.costs, self.space, llm_rewriter=cfg.rewriter == "llm",
+                budget_ms, self.costs, self.space,
+                llm_rewriter=cfg.rewriter == "llm" or given_rewrites,
                 llm_planner=cfg.planner == "llm", refine_available=self.refiner is not None,
                 refine_steps=cfg.refine_steps, n_objects=n_objects, overrides=overrides)
 
@@ -248,12 +273,24 @@ def _validated_prompt(prompt) -> str:
     return " ".join(prompt.split())
 
 
-def _result(prompt, pool, rewrites, layout, decision, budget_ms, run) -> Result:
+def _validated_rewrites(rewrites) -> list[str] | None:
+    if rewrites is None:
+        return None
+    if isinstance(rewrites, str) or not all(isinstance(t, str) for t in rewrites):
+        raise InputError("rewrites must be a list of strings")
+    texts = [" ".join(t.split()) for t in rewrites]
+    if not texts or not all(texts):
+        raise InputError("rewrites must hold at least one non-empty text")
+    return list(dict.fromkeys(texts))
+
+
+def _result(prompt, pool, rewrites, layouts, decision, budget_ms, run) -> Result:
     scored = [c for c in pool if c.score is not None]
     best = max(scored, key=lambda c: c.score.total) if scored else pool[0]
+    layout = layouts[best.rewrite_index]  # the winner's layout
     timings = dict(run.timings)
     timings["model"] = run.model_ms
     timings["total"] = run.deadline.elapsed_ms()
     run.trace.log("rank", f"winner #{best.index} (round {best.round}) of {len(pool)} candidates")
     return Result(prompt, best.image, best.index, pool, rewrites, layout, decision.plan,
-                  budget_ms, decision.predicted_ms, timings, run.trace.events)
+                  budget_ms, decision.predicted_ms, timings, run.trace.events, layouts)

@@ -42,16 +42,22 @@ class Result:
     winner: int  # index of the winning candidate
     candidates: list[Candidate]
     rewrites: list[str]
-    layout: Layout
+    layout: Layout  # the winner's layout
     plan: "GenerationPlan"
     budget_ms: float | None
     predicted_ms: dict[str, float]
     timings: dict[str, float]
     trace: list[TraceEvent] = field(default_factory=list)
+    # One layout per rewrite (the same one unless RewriteConfig.layout_from == "rewrite").
+    layouts: list[Layout] = field(default_factory=list)
 
     @property
     def best(self) -> Candidate:
         return self.candidates[self.winner]
+
+    def layout_of(self, cand: Candidate) -> Layout:
+        """The layout ``cand`` was drafted with."""
+        return self.layouts[cand.rewrite_index] if self.layouts else self.layout
 
     def to_dict(self) -> dict:
         """JSON-able summary (images left out)."""

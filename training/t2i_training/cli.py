@@ -1,4 +1,6 @@
-"""t2i-train: iterative DPO for the prompt rewriter (dpo), and judge win rates of an adapter (eval).
+"""t2i-train: iterative DPO for the rewriter (dpo), adapter win rates (eval), GGUF import.
+
+import-gguf turns a llama.cpp GGUF into a trainable transformers folder.
 
 Bad input: one line on stderr, exit 2.
 """
@@ -48,6 +50,14 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--json", dest="json_out", help="write the win rates and records here")
     ev.set_defaults(run=cmd_eval)
+
+    imp = sub.add_parser("import-gguf", help="turn a llama.cpp GGUF (an architecture transformers "
+                                             "can load) into a trainable transformers folder")
+    imp.add_argument("gguf", metavar="MODEL.gguf")
+    imp.add_argument("out_dir", metavar="OUT_DIR")
+    imp.add_argument("--sha256", help="refuse the file unless its sha256 is this (hex)")
+    imp.add_argument("--overwrite", action="store_true", help="replace an existing OUT_DIR")
+    imp.set_defaults(run=cmd_import_gguf)
     return parser
 
 
@@ -147,6 +157,19 @@ def cmd_eval(args) -> int:
     Console().print(table)
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+def cmd_import_gguf(args) -> int:
+    from rich.console import Console
+
+    from t2i_training.gguf_import import import_gguf
+
+    result = import_gguf(args.gguf, args.out_dir, expected_sha256=args.sha256,
+                         overwrite=args.overwrite, console=Console(stderr=True, quiet=args.quiet))
+    print(f"model folder: {result.out_dir}")
+    print(f"parameters: {result.parameters:,}")
+    print(f"sha256: {result.sha256}")
     return 0
 
 

@@ -11,6 +11,7 @@ import typing
 from dataclasses import MISSING, asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 
+from t2i_sdk.config import RewriteConfig
 from t2i_sdk.errors import InputError
 
 from t2i_training.judges.protocol import REWARD_DIMENSIONS
@@ -51,7 +52,6 @@ class SamplingSettings:
     temperature: float = 1.5  # high temperature for diverse candidates (paper §4)
     top_p: float = 1.0
     max_new_tokens: int = 160  # cap: the paper sees rewrites grow from ~15 to 100+ tokens
-    eval_temperature: float = 1.0  # what t2i_sdk's RewriteConfig samples at in deployment
 
 
 @dataclass(frozen=True)
@@ -114,6 +114,10 @@ class RunConfig:
     dpo: DPOSettings = field(default_factory=DPOSettings)
     sampling: SamplingSettings = field(default_factory=SamplingSettings)
     judge: JudgeSpec = field(default_factory=JudgeSpec)
+    # The deployed rewriter's chat (system prompt, few-shot examples), sampling for held-out
+    # evaluation, and where layouts are planned from: training renders and samples with these,
+    # and the final bundle's rewriter options are exactly these.
+    rewrite: RewriteConfig = field(default_factory=RewriteConfig)
 
     def __post_init__(self):
         _check(self.rounds >= 1, "rounds must be >= 1")
@@ -201,10 +205,17 @@ def _coerce(typ, value, where: str, key: str):
         (inner,) = [a for a in args if a is not type(None)]
         return _coerce(inner, value, where, key)
     if origin is tuple:
+        item = args[0] if args else str
+        if typing.get_origin(item) is tuple:  # e.g. few-shot (request, rewrite) pairs
+            if not isinstance(value, list | tuple):
+                raise InputError(f"{where}: {key} must be a list, got {value!r}")
+            return tuple(_coerce(item, v, where, f"{key}[{i}]") for i, v in enumerate(value))
         if isinstance(value, str):
             value = [value]
         if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
             raise InputError(f"{where}: {key} must be a list of strings, got {value!r}")
+        if Ellipsis not in args and args and len(value) != len(args):
+            raise InputError(f"{where}: {key} must hold {len(args)} strings, got {value!r}")
         return tuple(value)
     if typ is float and isinstance(value, str):
         try:  # YAML 1.1 reads "5e-6" (no dot) as a string

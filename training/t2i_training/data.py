@@ -15,9 +15,12 @@ BUILTIN_PREFIX = "builtin:"
 PROMPTS_DIR = Path(__file__).parent / "prompts"
 
 
+BUILTIN_SUFFIXES = (".txt", ".jsonl")  # looked up in this order
+
+
 def builtin_prompt_sets() -> list[str]:
-    """Names usable as ``builtin:NAME``."""
-    return sorted(p.stem for p in PROMPTS_DIR.glob("*.txt"))
+    """Names usable as ``builtin:NAME`` (``prompts/NAME.txt`` or ``prompts/NAME.jsonl``)."""
+    return sorted({p.stem for suffix in BUILTIN_SUFFIXES for p in PROMPTS_DIR.glob(f"*{suffix}")})
 
 
 def resolve_prompt_path(spec: str | Path) -> Path:
@@ -25,11 +28,12 @@ def resolve_prompt_path(spec: str | Path) -> Path:
     text = str(spec)
     if text.startswith(BUILTIN_PREFIX):
         name = text[len(BUILTIN_PREFIX):]
-        path = PROMPTS_DIR / f"{name}.txt"
-        if not path.is_file():
-            raise InputError(f"no built-in prompt set {name!r} "
-                             f"(have: {', '.join(builtin_prompt_sets())})")
-        return path
+        for suffix in BUILTIN_SUFFIXES:
+            path = PROMPTS_DIR / f"{name}{suffix}"
+            if path.is_file():
+                return path
+        raise InputError(f"no built-in prompt set {name!r} "
+                         f"(have: {', '.join(builtin_prompt_sets())})")
     return Path(spec)
 
 
@@ -51,6 +55,22 @@ def load_prompts(spec: str | Path) -> list[str]:
     if not prompts:
         raise InputError(f"{path}: no prompts in file")
     return prompts
+
+
+def prompt_specs(spec: str | Path | None) -> dict[str, str]:
+    """``{prompt: caption}`` from a ``.jsonl`` prompt file's ``"caption"`` fields (what each
+    typed prompt asks for, for judges that score against a spec); empty for other files."""
+    if spec is None:
+        return {}
+    path = resolve_prompt_path(spec)
+    if path.suffix != ".jsonl" or not path.is_file():
+        return {}
+    out = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        item = json.loads(line) if line.strip() else None
+        if isinstance(item, dict) and isinstance(item.get("caption"), str):
+            out[" ".join(str(item.get("prompt", "")).split())] = item["caption"]
+    return out
 
 
 def _jsonl_prompt(line: str, path: Path, lineno: int) -> str:
@@ -88,6 +108,14 @@ def split_prompts(prompts: list[str], held_out_fraction: float, seed: int = 0
     k = min(max(k, 1), len(prompts) - 1) if len(prompts) >= 2 else 0
     held = set(ranked[:k])
     return [p for p in prompts if p not in held], [p for p in prompts if p in held]
+
+
+def spread_subset(prompts: list[str], k: int | None) -> list[str]:
+    """At most ``k`` prompts evenly spaced through ``prompts`` (all of them if ``k`` is None or
+    larger): a prompt file grouped by category keeps every category, unlike a prefix."""
+    if k is None or k >= len(prompts):
+        return list(prompts)
+    return [prompts[i * len(prompts) // k] for i in range(k)]
 
 
 def round_prompts(train: list[str], per_round: int | None, seed: int, round_index: int

@@ -15,14 +15,18 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from t2i_training.config import DPOSettings
-from t2i_training.policy import Policy, chat_messages
+from t2i_sdk.config import RewriteConfig
+from t2i_sdk.stages.rewrite import rewrite_messages
+
+from t2i_training.policy import Policy
 
 
-def preference_dataset(pairs: list[dict]):
-    """TRL's conversational preference format from pairs.jsonl records (those with a choice)."""
+def preference_dataset(pairs: list[dict], rewrite: RewriteConfig = RewriteConfig()):
+    """TRL's conversational preference format from pairs.jsonl records (those with a choice):
+    the prompt is the chat the deployed rewriter sees (system prompt, few-shot turns)."""
     from datasets import Dataset
 
-    rows = [{"prompt": chat_messages(p["prompt"]),
+    rows = [{"prompt": rewrite_messages(p["prompt"], rewrite),
              "chosen": [{"role": "assistant", "content": p["chosen_raw"]}],
              "rejected": [{"role": "assistant", "content": p["rejected_raw"]}]} for p in pairs]
     return Dataset.from_list(rows)
@@ -51,7 +55,8 @@ def accumulation(n_pairs: int, settings: DPOSettings) -> tuple[int, int]:
 
 
 def train_dpo(policy: Policy, pairs: list[dict], settings: DPOSettings, out_dir: Path, *,
-              seed: int, on_step: Callable[[int, int], None] | None = None) -> dict:
+              seed: int, rewrite: RewriteConfig = RewriteConfig(),
+              on_step: Callable[[int, int], None] | None = None) -> dict:
     """Run DPO on ``pairs`` in place (adapter ``"default"``); returns summary metrics
     (last-step loss, reward accuracy and margin, steps, seconds)."""
     import torch
@@ -77,7 +82,7 @@ def train_dpo(policy: Policy, pairs: list[dict], settings: DPOSettings, out_dir:
 
     with _quiet_datasets():
         trainer = DPOTrainer(model=policy.model, args=args, processing_class=policy.tokenizer,
-                             train_dataset=preference_dataset(pairs), callbacks=[_Progress()])
+                             train_dataset=preference_dataset(pairs, rewrite), callbacks=[_Progress()])
     trainer.remove_callback(PrinterCallback)  # our own progress bar reports steps
     result = trainer.train()
     logs = [entry for entry in trainer.state.log_history if "loss" in entry]

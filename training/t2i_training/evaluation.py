@@ -15,6 +15,8 @@ from t2i_training.judges.protocol import PairwiseJudge, Sample
 if TYPE_CHECKING:
     from PIL.Image import Image
 
+    from t2i_sdk.config import RewriteConfig
+
 
 def judge_both_orders(judge: PairwiseJudge, prompt: str, a: Sample, b: Sample,
                       dimensions: Iterable[str]) -> dict[str, list[int]]:
@@ -69,11 +71,13 @@ BASE_MATCHES = {"vs_base": ("adapter", "base"), "vs_original": ("adapter", "orig
 def compare_with_base(policy, prompts: list[str], judge: PairwiseJudge, renderer,
                       dimensions: Iterable[str], *, seed: int = 0, temperature: float = 1.0,
                       top_p: float = 1.0, max_new_tokens: int = 77,
+                      rewrite: "RewriteConfig | None" = None,
                       on_prompt: Callable[[int, int], None] | None = None) -> dict:
     """The policy's adapter ``"default"`` against its bare base model and against the prompt
     itself: one rewrite each per prompt (same seed for both models), rendered with one seed per
     prompt. Returns ``{"win_rate": {"vs_base": {...}, "vs_original": {...}}, "records": [...]}``.
     """
+    from t2i_sdk.config import RewriteConfig
     from t2i_training.data import stable_seed
     from t2i_training.policy import sample_rewrites, use_adapter
 
@@ -85,10 +89,12 @@ def compare_with_base(policy, prompts: list[str], judge: PairwiseJudge, renderer
         for who, adapter in (("adapter", "default"), ("base", None)):
             with use_adapter(policy, adapter):
                 texts[who] = sample_rewrites(policy, prompt, 1, s, temperature=temperature,
-                                             top_p=top_p, max_new_tokens=max_new_tokens)[0].text
+                                             top_p=top_p, max_new_tokens=max_new_tokens,
+                                             rewrite=rewrite or RewriteConfig())[0].text
         r_seed = stable_seed(seed, "render", prompt)
         records.append({"prompt": prompt, **evaluate_prompt(
-            prompt, texts, BASE_MATCHES, judge, lambda t: renderer.render(t, r_seed), dimensions)})
+            prompt, texts, BASE_MATCHES, judge, lambda t: renderer.render(prompt, t, r_seed),
+            dimensions)})
         if on_prompt is not None:
             on_prompt(k + 1, len(prompts))
     return {"win_rate": {m: win_rates(records, m, dimensions) for m in BASE_MATCHES},

@@ -3,7 +3,7 @@ exporter is installed) and assemble a bundle whose rewriter is the trained model
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from t2i_training.config import RunConfig
@@ -27,7 +27,7 @@ def finalize(config: RunConfig, base_model: Path, adapter_dir: Path, final_dir: 
     notes = []
     gguf_path = _try_gguf(merged, final_dir / "rewriter-f16.gguf", notes)
     bundle_dir = Path(config.bundle_out) if config.bundle_out else final_dir / "bundle"
-    _bundle_with_rewriter(Path(config.bundle), merged, bundle_dir)
+    bundle_with_rewriter(Path(config.bundle), merged, bundle_dir, asdict(config.rewrite))
     for note in notes:
         log(note)
     return FinalArtifacts(merged, gguf_path, bundle_dir, notes)
@@ -47,7 +47,8 @@ def _try_gguf(model_dir: Path, out_path: Path, notes: list[str]) -> Path | None:
     return out_path
 
 
-def _bundle_with_rewriter(source: Path, rewriter_dir: Path, out_dir: Path) -> None:
+def bundle_with_rewriter(source: Path, rewriter_dir: Path, out_dir: Path,
+                          rewrite_options: dict) -> None:
     from t2i_sdk.bundle import component_dir, create_bundle, load_bundle
 
     manifest = load_bundle(source, verify=False)
@@ -59,7 +60,7 @@ def _bundle_with_rewriter(source: Path, rewriter_dir: Path, out_dir: Path) -> No
         options[role] = dict(entry.options)
         dtypes.add(entry.dtype)
     sources["rewriter"] = rewriter_dir
-    options.setdefault("rewriter", {})  # RewriteConfig defaults
+    options["rewriter"] = rewrite_options  # the chat and sampling the policy was trained with
     dtype = dtypes.pop() if len(dtypes) == 1 else "float32"
     create_bundle(out_dir, sources, options=options, dtype=dtype,
                   name=f"{manifest.name}-dpo-rewriter", overwrite=True)

@@ -1,7 +1,8 @@
 """The rewriter policy: a base causal LM plus a LoRA adapter (QLoRA when 4-bit nf4 can run).
 
-Sampling uses the same chat messages and cleaning as the SDK's ``LLMRewriter`` (system prompt
-from ``t2i_sdk.config.RewriteConfig``), so what is trained is what is deployed.
+Sampling uses the same chat messages and cleaning as the SDK's ``LLMRewriter``
+(``t2i_sdk.stages.rewrite.rewrite_messages`` from a ``RewriteConfig``), so what is trained is
+what is deployed.
 """
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ from t2i_sdk.errors import InputError
 
 from t2i_training.config import LoraSettings
 
-SYSTEM_PROMPT = RewriteConfig().system_prompt
 METRICS_FILE = "train_metrics.json"
 
 
@@ -35,10 +35,6 @@ class Policy:
     device: str
     quantization: str  # resolved: "nf4" or "none"
     notes: list[str] = field(default_factory=list)
-
-
-def chat_messages(prompt: str, system_prompt: str = SYSTEM_PROMPT) -> list[dict]:
-    return [{"role": "system", "content": system_prompt}, {"role": "user", "content": prompt}]
 
 
 def nf4_probe(device: str) -> str | None:
@@ -157,16 +153,16 @@ def use_adapter(policy: Policy, name: str | None) -> Iterator[None]:
 
 def sample_rewrites(policy: Policy, prompt: str, n: int, seed: int, *, temperature: float,
                     top_p: float = 1.0, max_new_tokens: int = 77,
-                    system_prompt: str = SYSTEM_PROMPT) -> list[Rewrite]:
+                    rewrite: RewriteConfig = RewriteConfig()) -> list[Rewrite]:
     """``n`` rewrites of ``prompt`` in one batched call; the same seed gives the same list."""
     from t2i_engines.pytorch.causal_lm import CausalLMEngine
-    from t2i_sdk.stages.rewrite import clean_rewrite
+    from t2i_sdk.stages.rewrite import clean_rewrite, rewrite_messages
 
     engine = CausalLMEngine(policy.model, policy.tokenizer, policy.device)
     was_training = policy.model.training
     policy.model.eval()
     try:
-        raws = engine.generate(chat_messages(prompt, system_prompt), n=n, seed=seed,
+        raws = engine.generate(rewrite_messages(prompt, rewrite), n=n, seed=seed,
                                temperature=temperature, top_p=top_p,
                                max_new_tokens=max_new_tokens)
     finally:

@@ -5,6 +5,8 @@ candidates with the highest and lowest cumulative score. Pure Python, no model i
 """
 from __future__ import annotations
 
+import random
+
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -40,19 +42,24 @@ def cumulative_scores(n: int, votes: Mapping[Pair, int]) -> list[int]:
     return scores
 
 
-def select_pair(scores: list[int]) -> Pair | None:
-    """``(chosen, rejected)`` = (argmax, argmin) of ``scores``, or None when skipped as a tie.
+def select_pair(scores: list[int], seed: int = 0) -> Pair | None:
+    """``(chosen, rejected)`` = (argmax, argmin) of ``scores``, or None when all tie.
 
-    Skipped when max == min (no preference at all) and when the max or the min is shared by
-    several candidates: picking one of the tied candidates would be arbitrary (index order),
-    and a DPO pair between near-equals teaches the rewriter noise, so such prompts give no pair.
+    A prompt is kept whenever its best beats its worst. When several candidates share the top
+    (or the bottom) score, one of them is drawn with ``seed``: with an exact judge most
+    prompts have two or more equally correct rewrites, and skipping those prompts starved the
+    loop of pairs (0 of 24 prompts with a real preference kept, issue 11). Any tied best still
+    beats any tied worst, so the pair is a true preference; the draw only avoids index order.
     """
     if len(scores) < 2:
         return None
     top, bottom = max(scores), min(scores)
-    if top == bottom or scores.count(top) > 1 or scores.count(bottom) > 1:
+    if top == bottom:
         return None
-    return scores.index(top), scores.index(bottom)
+    rng = random.Random(seed)
+    best = [i for i, s in enumerate(scores) if s == top]
+    worst = [i for i, s in enumerate(scores) if s == bottom]
+    return rng.choice(best), rng.choice(worst)
 
 
 @dataclass

@@ -14,15 +14,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from t2i_sdk.config import RewriteConfig
 from t2i_sdk.errors import InputError
 
 from t2i_training import report as reports
 from t2i_training.config import JudgeSpec, RunConfig
-from t2i_training.data import load_prompts, round_prompts, split_prompts, stable_seed
+from t2i_training.data import (load_prompts, prompt_specs, round_prompts, split_prompts,
+                               spread_subset, stable_seed)
 from t2i_training.evaluation import evaluate_prompt
 from t2i_training.judges.protocol import PairwiseJudge, Sample
 from t2i_training.policy import (Policy, load_policy, read_adapter_metrics, sample_rewrites,
@@ -38,36 +40,42 @@ EVAL_MATCHES = {"vs_previous": ("current", "previous"), "vs_original": ("current
 
 
 class Renderer(Protocol):
-    def render(self, text: str, seed: int) -> "Image": ...
+    def render(self, prompt: str, text: str, seed: int) -> "Image":
+        """The image the deployed pipeline makes for the user's ``prompt`` rewritten as
+        ``text`` (``text == prompt``: no rewrite)."""
 
 
 class PipelineRenderer:
-    """The frozen T2I: one draft, no refinement, the text as-is (identity rewriter, rule
-    layout). Loaded on first use."""
+    """The frozen T2I as deployed: the rewrite drafts the image, the layout is planned from
+    the user's prompt or the rewrite as ``rewrite.layout_from`` says (the rule planner), one
+    draft, no refinement. Loaded on first use."""
 
-    def __init__(self, bundle: str | Path, *, steps: int, device: str = "auto"):
-        self.bundle, self.steps, self.device = Path(bundle), steps, device
+    def __init__(self, bundle: str | Path, *, steps: int, device: str = "auto",
+                 rewrite: RewriteConfig = RewriteConfig()):
+        self.bundle, self.steps, self.device, self.rewrite = Path(bundle), steps, device, rewrite
         self._pipe = None
 
-    def render(self, text: str, seed: int) -> "Image":
+    def render(self, prompt: str, text: str, seed: int) -> "Image":
         if self._pipe is None:
             from t2i_sdk import Pipeline
-            self._pipe = Pipeline.from_pretrained(self.bundle, device=self.device,
-                                                  calibrate=False)
-        return self._pipe(text, n_drafts=1, steps=self.steps, rounds=0, rewriter="identity",
+            pipe = Pipeline.from_pretrained(self.bundle, device=self.device, calibrate=False)
+            pipe.config = replace(pipe.config, rewrite=self.rewrite)
+            self._pipe = pipe
+        return self._pipe(prompt, rewrites=[text], n_drafts=1, steps=self.steps, rounds=0,
                           planner="rule", seed=seed).image
 
 
 class BlankRenderer:
     """No T2I at all, for judges that ignore images: every render is the same gray square."""
 
-    def render(self, text: str, seed: int) -> "Image":
+    def render(self, prompt: str, text: str, seed: int) -> "Image":
         from PIL import Image
         return Image.new("RGB", (8, 8), (128, 128, 128))
 
 
-def build_judge(spec: JudgeSpec) -> PairwiseJudge:
-    """The judge a :class:`JudgeSpec` names (heavy judges import lazily)."""
+def build_judge(spec: JudgeSpec, specs: dict[str, str] | None = None) -> PairwiseJudge:
+    """The judge a :class:`JudgeSpec` names (heavy judges import lazily). ``specs``: typed
+    prompt -> canonical caption, for the shapes judge (from jsonl prompt files)."""
     if spec.kind == "programmatic":
         from t2i_training.judges import programmatic
         prefer = getattr(programmatic, spec.prefer, None)
@@ -77,7 +85,7 @@ def build_judge(spec: JudgeSpec) -> PairwiseJudge:
         return programmatic.ProgrammaticJudge(prefer, **spec.options)
     if spec.kind == "shapes":
         from t2i_training.judges.shapes_judge import ShapesJudge
-        return ShapesJudge(**spec.options)
+        return ShapesJudge(**{"specs": specs, **spec.options})
     if spec.kind == "vlm":
         from t2i_training.judges.vlm import VLMJudge
         return VLMJudge(**spec.options)
@@ -172,7 +180,7 @@ def _sample_phase(env: RoundEnv, rd: RoundDir, prompts: list[str], holder: _Lazy
         seed = stable_seed(env.config.seed, "sample", rd.index, prompt)
         rewrites = sample_rewrites(holder.get(), prompt, s.n_rewrites, seed,
                                    temperature=s.temperature, top_p=s.top_p,
-                                   max_new_tokens=s.max_new_tokens)
+                                   max_new_tokens=s.max_new_tokens, rewrite=env.config.rewrite)
         done[i] = {"index": i, "prompt": prompt, "seed": seed,
                    "rewrites": [asdict(r) for r in rewrites]}
         log.append(done[i])
@@ -188,7 +196,8 @@ def _render_phase(env: RoundEnv, rd: RoundDir, prompts: list[str], rewrites: dic
             continue
         seed = render_seed(env.config, prompt)
         texts = [r["text"] for r in rewrites[i]["rewrites"]]
-        names = {t: rd.save_image(env.renderer.render(t, seed)) for t in dict.fromkeys(texts)}
+        names = {t: rd.save_image(env.renderer.render(prompt, t, seed))
+                 for t in dict.fromkeys(texts)}
         done[i] = {"index": i, "prompt": prompt, "seed": seed, "images": [names[t] for t in texts]}
         log.append(done[i])
         env.progress("render", len(done), len(prompts))
@@ -206,7 +215,8 @@ def _judge_phase(env: RoundEnv, rd: RoundDir, prompts, rewrites: dict, renders: 
             votes_log.append(votes[i])
         if i not in pairs:
             table = VoteTable.from_dict(votes[i]["table"])
-            pairs[i] = _pair_record(i, prompt, rewrites[i]["rewrites"], table, dims)
+            pairs[i] = _pair_record(i, prompt, rewrites[i]["rewrites"], table, dims,
+                                    seed=stable_seed(env.config.seed, "pair", rd.index, prompt))
             pairs_log.append(pairs[i])
         env.progress("judge", len(pairs), len(prompts))
     return pairs
@@ -223,10 +233,11 @@ def _judge_prompt(judge, prompt, rewrite_rec, render_rec, rd: RoundDir, dims) ->
     return table
 
 
-def _pair_record(i: int, prompt: str, rewrites: list[dict], table: VoteTable, dims) -> dict:
+def _pair_record(i: int, prompt: str, rewrites: list[dict], table: VoteTable, dims, *,
+                 seed: int) -> dict:
     scores = table.scores(dims)
     record = {"index": i, "prompt": prompt, "scores": scores, "unparsed": table.unparsed}
-    choice = select_pair(scores)
+    choice = select_pair(scores, seed)
     if choice is None:
         return {**record, "skipped": "tie"}
     chosen, rejected = (rewrites[k] for k in choice)
@@ -249,6 +260,7 @@ def _dpo_phase(env: RoundEnv, rd: RoundDir, pairs: dict, holder: _LazyPolicy) ->
         from t2i_training.dpo import train_dpo
         metrics = train_dpo(policy, usable, env.config.dpo, rd.scratch_dir,
                             seed=stable_seed(env.config.seed, "dpo", rd.index),
+                        rewrite=env.config.rewrite,
                             on_step=lambda step, total: env.progress("dpo", step, total))
     metrics["quantization"] = policy.quantization
     save_adapter(policy, rd.adapter_dir, metrics)
@@ -263,21 +275,23 @@ def _eval_phase(env: RoundEnv, rd: RoundDir, held_out: list[str]) -> dict:
         return done
     previous = env.run.adapter_after(rd.index - 1)
     policy = env.load_policy(rd.adapter_dir, previous)
-    s = env.config.sampling
+    deployed = env.config.rewrite  # held-out rewrites are sampled as the bundle will
     for i in todo:
         prompt = held_out[i]
         seed = stable_seed(env.config.seed, "eval", prompt)
 
         def one(adapter):
             with use_adapter(policy, adapter):
-                return sample_rewrites(policy, prompt, 1, seed, temperature=s.eval_temperature,
-                                       top_p=s.top_p, max_new_tokens=s.max_new_tokens)[0]
+                return sample_rewrites(policy, prompt, 1, seed, temperature=deployed.temperature,
+                                       top_p=deployed.top_p,
+                                       max_new_tokens=deployed.max_new_tokens,
+                                       rewrite=deployed)[0]
 
         current, prev = one("default"), one("previous" if previous else None)
         r_seed = render_seed(env.config, prompt)
         record = evaluate_prompt(
             prompt, {"current": current.text, "previous": prev.text, "original": prompt},
-            EVAL_MATCHES, env.judge, lambda text: env.renderer.render(text, r_seed),
+            EVAL_MATCHES, env.judge, lambda text: env.renderer.render(prompt, text, r_seed),
             env.config.dimensions, rd.save_image)
         done[i] = {"index": i, "prompt": prompt,
                    "tokens": {"current": current.n_tokens, "previous": prev.n_tokens}, **record}
@@ -354,13 +368,15 @@ def train(config: RunConfig, *, judge: PairwiseJudge | None = None,
         train_set, held_out = prompts, load_prompts(config.eval_prompts)
     else:
         train_set, held_out = split_prompts(prompts, config.held_out_fraction, config.seed)
-    held_out = held_out[:config.max_eval_prompts]
+    held_out = spread_subset(held_out, config.max_eval_prompts)
     run = RunDir(config.run_dir).open(config)
     if renderer is None:
         renderer = (PipelineRenderer(config.bundle, steps=config.render_steps,
-                                     device=config.device) if config.render else BlankRenderer())
-    env = RoundEnv(config, run, resolve_base_model(config), judge or build_judge(config.judge),
-                   renderer)
+                                     device=config.device, rewrite=config.rewrite)
+                    if config.render else BlankRenderer())
+    specs = {**prompt_specs(config.prompts), **prompt_specs(config.eval_prompts)}
+    env = RoundEnv(config, run, resolve_base_model(config),
+                   judge or build_judge(config.judge, specs), renderer)
     if progress is not None:
         env.progress = progress
     if log is not None:

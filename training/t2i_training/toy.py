@@ -42,7 +42,7 @@ def build_toy_rewriter(out_dir: str | Path, *, steps: int = 400, batch: int = 16
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from t2i_engines.pytorch.tiny.causal_lm import build_tiny_llama
 
-    from t2i_training.policy import chat_messages
+    from t2i_sdk.stages.rewrite import rewrite_messages as chat_messages
 
     path = build_tiny_llama(out_dir, seed=seed)
     tok = AutoTokenizer.from_pretrained(path)

@@ -26,6 +26,7 @@ TINY_PROMPTS = (
     "a black cat next to a white dog on a beach",
 )
 TINY = "tiny"
+REWRITER_BUNDLE = "models/shapes-rewriter"
 
 
 def shipped_shapes_bundle() -> Path | None:
@@ -45,6 +46,9 @@ def register(sub) -> None:
                         "demo_bundle/ if missing); default: the checkout's bundles/shapes")
     p.add_argument("--out", default="demo_out", help="folder for images and contact sheets")
     p.add_argument("--budget-ms", type=float, default=None)
+    p.add_argument("--rewriter", action="store_true",
+                   help="free-form requests with and without the bundle's LLM rewriter, side "
+                        f"by side (default bundle: {REWRITER_BUNDLE}, from `make rewriter-bundle`)")
     add_quiet(p)
     p.set_defaults(run=run)
 
@@ -78,6 +82,8 @@ def _is_shapes(bundle: Path) -> bool:
 
 
 def run(args) -> int:
+    if args.rewriter:
+        return run_rewriter(args)
     from t2i_sdk.pipeline import Pipeline
     from t2i_sdk.report.contact_sheet import render_contact_sheet
 
@@ -94,4 +100,44 @@ def run(args) -> int:
         save_json(result.to_dict(), out / f"{i:02d}.json")
         if not args.quiet:
             print(f"{out / f'{i:02d}.sheet.png'}: {prompt}", file=sys.stderr)
+    return 0
+
+
+def run_rewriter(args) -> int:
+    """One held-out free-form request per category, drafted as typed and as rewritten (1 draft
+    each, same seed), judged by the shapes detector: ``before_after.png``."""
+    from t2i_sdk.pipeline import Pipeline
+    from t2i_sdk.report.before_after import Comparison, render_before_after
+    from t2i_sdk.shapes.detect import detect
+    from t2i_sdk.shapes.geneval import evaluate
+    from t2i_sdk.shapes.suites import FREEFORM_SUITE, suite_prompts
+
+    bundle = Path(args.bundle or REWRITER_BUNDLE)
+    if not (bundle / "bundle.json").is_file():
+        raise InputError(f"--bundle {bundle}: no bundle.json there (build the trained rewriter "
+                         f"bundle with `make rewriter-bundle`)")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    with stage_progress(args.quiet, f"loading {bundle}"):
+        pipe = Pipeline.from_pretrained(bundle)
+    if pipe.rewriters["llm"] is None:
+        raise InputError(f"--bundle {bundle}: this bundle has no LLM rewriter")
+    rows = []
+    for i, (text, caption) in enumerate(suite_prompts(FREEFORM_SUITE, per_category=1)):
+        runs = {}
+        for mode in ("identity", "llm"):
+            with stage_progress(args.quiet, f"[{i + 1}/6] {mode}: {text}") as update:
+                runs[mode] = pipe(text, seed=i, n_drafts=1, rounds=0, n_rewrites=1,
+                                  rewriter=mode, on_unit=update)
+        verdicts = [evaluate(caption, detect(r.image), r.image.size).correct
+                    for r in runs.values()]
+        rows.append(Comparison(text, runs["identity"], runs["llm"], *verdicts))
+        save_json({"prompt": text, "spec": caption.prompt, "rewrites": runs["llm"].rewrites,
+                   "correct": {"as_typed": verdicts[0], "rewritten": verdicts[1]}},
+                  out / f"{i:02d}.rewrite.json")
+    path = out / "before_after.png"
+    save_image(render_before_after(rows), path)
+    if not args.quiet:
+        before, after = (sum(getattr(r, k) for r in rows) for k in ("correct_before", "correct_after"))
+        print(f"{path}: {before}/6 correct as typed, {after}/6 with the rewriter", file=sys.stderr)
     return 0

@@ -5,6 +5,10 @@ detector reads the image and GenEval's rules judge it; beside each score, *box a
 (``t2i_sdk.shapes.adherence``) says how many planned objects were drawn inside their boxes.
 Per-category and overall scores are printed as a table and, with ``--out``, written as JSON
 with every prompt's verdict.
+
+``--suite shapes-freeform`` types user-style rewordings of the same captions (the gap a prompt
+rewriter should close); every record keeps the text typed as ``"prompt"`` and the caption it is
+scored against in ``"metadata"`` (for ``shapes`` the two are the same text).
 """
 from __future__ import annotations
 
@@ -22,13 +26,14 @@ _KNOBS = ("n_rewrites", "n_drafts", "steps", "top_k", "rounds")
 
 
 def register(sub) -> None:
-    from t2i_sdk.shapes.suites import SUITES
+    from t2i_sdk.shapes.suites import CANONICAL_SUITE, SUITE_SEED, SUITES
 
     p = sub.add_parser("eval", help="score a bundle on a GenEval-style prompt suite")
     p.add_argument("--bundle", required=True, help="bundle directory")
-    p.add_argument("--suite", choices=SUITES, default="shapes", help="prompt suite (default: shapes)")
+    p.add_argument("--suite", choices=SUITES, default=CANONICAL_SUITE,
+                   help=f"prompt suite (default: {CANONICAL_SUITE})")
     p.add_argument("--per-category", type=int, default=50, help="prompts per category (default: 50)")
-    p.add_argument("--suite-seed", type=int, default=12345, help="which prompts the suite holds")
+    p.add_argument("--suite-seed", type=int, default=SUITE_SEED, help="which prompts the suite holds")
     p.add_argument("--seed", type=int, default=0, help="base image seed")
     p.add_argument("--budget-ms", type=float, default=None, help="latency budget per prompt in ms")
     for knob in _KNOBS:
@@ -45,16 +50,17 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from t2i_sdk.pipeline import Pipeline
-    from t2i_sdk.shapes.suites import held_out_suite
+    from t2i_sdk.shapes.suites import suite_prompts
 
     knobs = _validated_knobs(args)
     out = _checked_out_path(args.out)
-    captions = held_out_suite(args.suite, args.per_category, args.suite_seed)
+    items = suite_prompts(args.suite, args.per_category, args.suite_seed)
     pipe = Pipeline.from_pretrained(args.bundle, device=args.device)
     records = []
-    with _progress(args.quiet, len(captions)) as advance:
-        for i, caption in enumerate(captions):
-            records.append(_evaluate_one(pipe, caption, args.seed + i * SEED_STRIDE, args, knobs))
+    with _progress(args.quiet, len(items)) as advance:
+        for i, (text, caption) in enumerate(items):
+            seed = args.seed + i * SEED_STRIDE
+            records.append(_evaluate_one(pipe, text, caption, seed, args=args, knobs=knobs))
             advance()
     report = _report(args, knobs, records)
     _print_table(report)
@@ -66,16 +72,17 @@ def run(args) -> int:
     return 0
 
 
-def _evaluate_one(pipe, caption, seed: int, args, knobs: dict) -> dict:
+def _evaluate_one(pipe, text: str, caption, seed: int, *, args, knobs: dict) -> dict:
+    """Generate from ``text`` (what the user typed), judge against ``caption``."""
     from t2i_sdk.shapes.adherence import box_adherence
     from t2i_sdk.shapes.detect import detect
     from t2i_sdk.shapes.geneval import evaluate
 
-    result = pipe(caption.prompt, budget_ms=args.budget_ms, seed=seed, lam=args.lam,
+    result = pipe(text, budget_ms=args.budget_ms, seed=seed, lam=args.lam,
                   rewriter=args.rewriter, planner=args.planner, **knobs)
     detections = detect(result.image)
     verdict = evaluate(caption, detections, result.image.size)
-    return {**verdict.to_dict(), "seed": seed, "metadata": caption.to_metadata(),
+    return {**verdict.to_dict(), "prompt": text, "seed": seed, "metadata": caption.to_metadata(),
             "detections": [d.to_dict() for d in detections],
             "layout": result.layout.to_dict(),
             "adherence": box_adherence(result.layout, detections).to_dict(),

@@ -26,7 +26,7 @@ def _tile(cand: "Candidate", result: "Result", thumb: int, font) -> Image.Image:
     tile.paste(cand.image.convert("RGB").resize((thumb, thumb), Image.NEAREST), (0, 0))
     draw = ImageDraw.Draw(tile)
     if cand.round == 0:  # boxes belong to drafts; refinements keep the same geometry
-        for i, obj in enumerate(result.layout.objects):
+        for i, obj in enumerate(result.layout_of(cand).objects):
             color = _BOX_COLORS[i % len(_BOX_COLORS)]
             x0, y0, x1, y1 = (v * thumb for v in obj.box)
             draw.rectangle((x0, y0, x1, y1), outline=color, width=2)

@@ -10,6 +10,9 @@ How the "shapes" suite is kept apart from training (``world.scene_stream``):
   drawn with evaluation seeds, never scenes from the stream.
 When a tag has fewer prompts than ``per_category``, prompts repeat evenly (GenEval, too, scores
 several images per prompt); the run's image seed differs per item.
+
+"shapes-freeform" scores the same captions, but the text typed is a held-out user-style
+rewording of each (``t2i_sdk.shapes.freeform``), so the two suites compare prompt for prompt.
 """
 from __future__ import annotations
 
@@ -19,15 +22,18 @@ from t2i_sdk.errors import InputError
 from t2i_sdk.shapes.captions import HELD_OUT_TAGS, TAGS, Caption, all_captions, is_held_out
 from t2i_sdk.shapes.world import Scene, WorldConfig, scene_for_caption
 
-SUITES = ("shapes",)
+CANONICAL_SUITE, FREEFORM_SUITE = "shapes", "shapes-freeform"
+SUITES = (CANONICAL_SUITE, FREEFORM_SUITE)
+SUITE_SEED = 12345  # the default choice of prompts
 
 
-def held_out_suite(name: str = "shapes", per_category: int = 50, seed: int = 12345,
+def held_out_suite(name: str = CANONICAL_SUITE, per_category: int = 50, seed: int = SUITE_SEED,
                    config: WorldConfig | None = None) -> list[Caption]:
     """``per_category`` captions for each of the six GenEval tags, grouped in TAGS order.
 
     Deterministic in (``name``, ``per_category``, ``seed``, the config's shapes and colors);
-    a smaller ``per_category`` gives a prefix of each tag's list for a larger one."""
+    a smaller ``per_category`` gives a prefix of each tag's list for a larger one. Every suite
+    has these captions; they differ only in the text typed (``suite_prompts``)."""
     if name not in SUITES:
         raise InputError(f"unknown suite {name!r}; known: {', '.join(SUITES)}")
     if per_category < 1:
@@ -44,6 +50,20 @@ def held_out_suite(name: str = "shapes", per_category: int = 50, seed: int = 123
         repeats = -(-per_category // len(pool))
         suite += [pool[int(i)] for i in np.tile(order, repeats)[:per_category]]
     return suite
+
+
+def suite_prompts(name: str, per_category: int, seed: int = SUITE_SEED
+                  ) -> list[tuple[str, Caption]]:
+    """(text the user typed, caption it is scored against) for each item of suite ``name``:
+    the caption's own prompt for "shapes", its held-out free-form wording for "shapes-freeform"."""
+    captions = held_out_suite(name, per_category, seed)
+    if name == CANONICAL_SUITE:
+        return [(c.prompt, c) for c in captions]
+    from t2i_sdk.shapes.freeform import freeform_set  # it imports this module
+
+    prompts = freeform_set("heldout", per_tag=per_category, seed=seed)
+    assert [p.caption for p in prompts] == captions
+    return [(p.text, p.caption) for p in prompts]
 
 
 def reference_scenes(captions: list[Caption], seed: int = 0,

@@ -28,12 +28,21 @@ class LLMRewriter:
         self.config = config
 
     def rewrite(self, prompt: str, n: int, seed: int) -> list[str]:
-        messages = [{"role": "system", "content": self.config.system_prompt},
-                    {"role": "user", "content": prompt}]
-        outputs = self.lm.generate(messages, n=n, seed=seed, temperature=self.config.temperature,
+        outputs = self.lm.generate(rewrite_messages(prompt, self.config), n=n, seed=seed, temperature=self.config.temperature,
                                    top_p=self.config.top_p, max_new_tokens=self.config.max_new_tokens)
         # An empty or whitespace answer is useless as conditioning: keep the user's words instead.
         return [clean_rewrite(text) or prompt for text in outputs]
+
+
+def rewrite_messages(prompt: str, config: RewriteConfig = RewriteConfig()) -> list[dict]:
+    """The chat the rewriter LLM answers: system prompt, few-shot turns, the user's prompt.
+    Training (``t2i_training.policy``) builds its chats here too, so what is trained is what
+    is deployed."""
+    messages = [{"role": "system", "content": config.system_prompt}]
+    for request, rewrite in config.examples:
+        messages += [{"role": "user", "content": request},
+                     {"role": "assistant", "content": rewrite}]
+    return messages + [{"role": "user", "content": prompt}]
 
 
 _QUOTES = "\"'`“”‘’"

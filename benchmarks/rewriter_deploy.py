@@ -1,0 +1,173 @@
+"""``rewriter_shapes.py deploy`` and ``report``: the trained rewriter as shipped (merged, GGUF,
+llama.cpp inside the Pipeline) and the round table. See rewriter_shapes.py."""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from rewriter_shapes import OUT, ROOT, AdapterRewriter, held_out_items, load_pipeline, score, _save
+
+GGUF_TYPES = ("q8_0", "q4_k")
+ADAPTER_DIR = ROOT / "bundles" / "rewriter-smollm2" / "adapter"  # committed (<= 20 MB)
+
+
+def cmd_deploy(args) -> int:
+    from t2i_export.cli import main as t2i_export
+    from t2i_sdk import Pipeline
+    from t2i_sdk.stages.rewrite import LLMRewriter
+    from t2i_training.config import load_config
+    from t2i_training.finalize import finalize
+    from t2i_training.run_dir import RunDir
+
+    config = load_config(args.config)
+    run = RunDir(ROOT / config.run_dir)
+    adapter = run.adapter_after(config.rounds)
+    final = finalize(config, ROOT / config.base_model, adapter, run.final_dir, log=print)
+    items = held_out_items(config)
+    path = OUT / "deploy.json"
+    results = json.loads(path.read_text()) if path.is_file() else {}
+    greedy = replace(config.rewrite, temperature=0.0)
+
+    if "transformers@greedy" not in results:
+        pipe = load_pipeline(config)
+        llm = AdapterRewriter(ROOT / config.base_model)
+        llm.use("final", adapter)
+        pipe.rewriters["llm"] = LLMRewriter(llm, greedy)
+        results["transformers@greedy"] = score(pipe, items, rewriter="llm", n_rewrites=1,
+                                               label="transformers greedy")
+        _save(path, results)
+    for q in GGUF_TYPES:
+        bundle = run.final_dir / f"bundle-gguf-{q}"
+        if not (bundle / "bundle.json").is_file():
+            code = t2i_export(["bundle", str(final.bundle_dir), str(bundle), "--engines", "torch",
+                               "--llm", f"gguf:{q}", "--overwrite"])
+            if code != 0:
+                return code
+        gguf = next(bundle.rglob("*.gguf"))
+        results.setdefault("gguf_bytes", {})[q] = gguf.stat().st_size
+        pipe = Pipeline.from_pretrained(bundle, device="cpu", calibrate=False)
+        deployed = pipe.rewriters["llm"].config
+        for key, rewrite in ((f"llama.cpp-{q}@greedy", replace(deployed, temperature=0.0)),
+                             (f"llama.cpp-{q}@deployed", deployed)):
+            if key in results:
+                continue
+            pipe.rewriters["llm"] = LLMRewriter(pipe.rewriters["llm"].lm, rewrite)
+            results[key] = score(pipe, items, rewriter="llm", n_rewrites=1, label=key)
+            _save(path, results)
+        print(q, {k: results[k]["overall"] for k in results if q in k})
+    results["adapter_bytes"] = sum(f.stat().st_size for f in Path(adapter).glob("*.safetensors"))
+    results["tokens_per_s"] = _llama_tokens_per_s(run.final_dir / "bundle-gguf-q4_k")
+    _save(path, results)
+    return 0
+
+
+def _llama_tokens_per_s(bundle: Path) -> dict:
+    """Generation speed of the q4_k rewriter alone: one 32-token greedy reply, 1 thread."""
+    from t2i_sdk import Pipeline
+
+    pipe = Pipeline.from_pretrained(bundle, device="cpu", calibrate=False)
+    lm = pipe.rewriters["llm"].lm
+    messages = [{"role": "user", "content": "draw two stars"}]
+    lm.generate(messages, n=1, seed=0, temperature=0.0, max_new_tokens=8)  # warm
+    start = time.perf_counter()
+    text = lm.generate(messages, n=1, seed=0, temperature=0.0, max_new_tokens=32)[0]
+    seconds = time.perf_counter() - start
+    n = lm.count_tokens(text)
+    return {"tokens": n, "seconds": round(seconds, 3), "tokens_per_s": round(n / seconds, 1)}
+
+
+def cmd_report(args) -> int:
+    from t2i_training.config import load_config
+
+    config = load_config(args.config)
+    accuracy = json.loads((OUT / "accuracy.json").read_text())
+    rounds = []
+    for r in range(1, config.rounds + 1):
+        report = ROOT / config.run_dir / f"round_{r:02d}" / "report.json"
+        if report.is_file():
+            rounds.append(json.loads(report.read_text()))
+    rows = round_rows(accuracy, rounds)
+    summary = {"rounds": rows, "meta": accuracy.get("meta")}
+    deploy = OUT / "deploy.json"
+    if deploy.is_file():
+        d = json.loads(deploy.read_text())
+        summary["deploy"] = {k: (v["overall"] if isinstance(v, dict) and "overall" in v else v)
+                             for k, v in d.items()}
+        summary["deploy"]["rewrite_ms_mean"] = {k: v.get("rewrite_ms_mean") for k, v in d.items()
+                                                if isinstance(v, dict) and "rewrite_ms_mean" in v}
+    _save(OUT / "rewriter.json", summary)
+    (OUT / "table.md").write_text(markdown_table(rows) + "\n")
+    print(markdown_table(rows))
+    plot(rows, OUT / "rewriter_rounds.png")
+    return 0
+
+
+def round_rows(accuracy: dict, rounds: list[dict]) -> list[dict]:
+    """One row per policy (base = round 0): pairs kept, judge win rate vs the user's prompt,
+    held-out accuracy at n_rewrites 1 and 3, median rewrite length, CPU minutes."""
+    def acc(name, n):
+        entry = accuracy.get(f"{name}@n{n}")
+        return None if entry is None else entry["overall"]
+
+    rows = [{"policy": "identity (user's prompt)", "acc_n1": acc("identity", 1)},
+            {"policy": "base SmolLM2 (round 0)", "acc_n1": acc("base", 1), "acc_n3": acc("base", 3)}]
+    for rep in rounds:
+        r = rep["round"]
+        rows.append({"policy": f"DPO round {r}", "prompts": rep["prompts"], "pairs": rep["pairs"],
+                     "win_vs_prompt": rep["win_rate"]["vs_original"]["mean"],
+                     "win_vs_previous": rep["win_rate"]["vs_previous"]["mean"],
+                     "dpo_loss": [rep["dpo"].get("first_loss"), rep["dpo"].get("loss")],
+                     "reward_accuracy": rep["dpo"].get("reward_accuracy"),
+                     "tokens_p50": rep["prompt_tokens"]["eval"].get("p50"),
+                     "cpu_min": round(sum(rep["timings_s"].values()) / 60, 1),
+                     "acc_n1": acc(f"round_{r}", 1), "acc_n3": acc(f"round_{r}", 3)})
+    return rows
+
+
+def markdown_table(rows: list[dict]) -> str:
+    def f(v, digits=3):
+        return "–" if v is None else (f"{v:.{digits}f}" if isinstance(v, float) else str(v))
+
+    lines = ["| policy | pairs / prompts | win rate vs user's prompt | vs previous round | "
+             "DPO loss first → last | accuracy n=1 | accuracy n=3 | rewrite tokens (p50) | "
+             "round CPU min |", "|---|---|---|---|---|---|---|---|---|"]
+    for row in rows:
+        loss = row.get("dpo_loss")
+        lines.append("| " + " | ".join([
+            row["policy"],
+            f"{row['pairs']} / {row['prompts']}" if "pairs" in row else "–",
+            f(row.get("win_vs_prompt"), 2), f(row.get("win_vs_previous"), 2),
+            f"{f(loss[0])} → {f(loss[1])}" if loss else "–",
+            f(row.get("acc_n1")), f(row.get("acc_n3")), f(row.get("tokens_p50")),
+            f(row.get("cpu_min"), 1)]) + " |")
+    return "\n".join(lines)
+
+
+def plot(rows: list[dict], out: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    policies = [r for r in rows if r["policy"].startswith(("base", "DPO"))]
+    x = list(range(len(policies)))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
+    for key, label in (("acc_n1", "n_rewrites = 1"), ("acc_n3", "n_rewrites = 3")):
+        left.plot(x, [r.get(key) for r in policies], marker="o", label=label)
+    identity = rows[0].get("acc_n1")
+    if identity is not None:
+        left.axhline(identity, color="gray", linestyle="--", label="identity (user's prompt)")
+    left.set(xlabel="DPO round (0 = base SmolLM2)", ylabel="held-out accuracy (GenEval rules)",
+             title="free-form prompts, 1 draft per rewrite", ylim=(0, 1))
+    left.legend(fontsize=8)
+    wins = [(i, r["win_vs_prompt"]) for i, r in enumerate(policies) if r.get("win_vs_prompt") is not None]
+    right.plot([i for i, _ in wins], [w for _, w in wins], marker="o", color="C2")
+    right.axhline(0.5, color="gray", linestyle="--")
+    right.set(xlabel="DPO round", ylabel="judge win rate vs user's prompt", ylim=(0, 1),
+              title="pairwise shapes judge, 4 dimensions, both orders")
+    for ax in (left, right):
+        ax.set_xticks(x)
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
