@@ -213,6 +213,38 @@ def test_cli_dpo_exports_a_bundle_and_rejects_bad_input(tmp_path, tiny_bundle, c
     assert main(["eval", "--adapter", str(tmp_path), "--prompts", str(tmp_path / "p.txt")]) == 2
 
 
+def test_rewriter_bundle_rebuilds_the_shipped_rewriter_from_base_plus_adapter(tmp_path, tiny_bundle):
+    import json
+
+    pytest.importorskip("llama_cpp")
+    from t2i_sdk import Pipeline
+    from t2i_sdk.bundle import component_dir, load_bundle
+    from t2i_training.config import LoraSettings
+    from t2i_training.policy import load_policy, save_adapter
+    from t2i_training.rewriter_bundle import build_rewriter_bundle
+
+    base = component_dir(tiny_bundle, load_bundle(tiny_bundle).components["rewriter"])
+    package = tmp_path / "package"
+    save_adapter(load_policy(base, lora=LoraSettings(r=4, alpha=8), quantization="none",
+                             device="cpu"), package / "adapter")
+    options = {"system_prompt": "Caption it.", "examples": [["2 dots", "two circles"]],
+               "temperature": 0.0, "max_new_tokens": 8, "layout_from": "rewrite"}
+    (package / "rewrite.json").write_text(json.dumps(options))
+    out = build_rewriter_bundle(tmp_path / "bundle", base_model=base, package=package,
+                                source_bundle=tiny_bundle, gguf_type="q8_0")
+    manifest = load_bundle(out)  # hashes verified
+    assert manifest.components["rewriter"].engine == "llama.cpp"
+    assert manifest.components["drafter"].engine == "torch"
+    pipe = Pipeline.from_pretrained(out, device="cpu", calibrate=False)
+    assert pipe.config.rewrite.examples == (("2 dots", "two circles"),)
+    assert pipe.config.rewrite.layout_from == "rewrite"
+    result = pipe("a red apple", n_drafts=1, rounds=0, steps=2, rewriter="llm")
+    assert len(result.rewrites) == 1 and not list(tmp_path.glob("rewriter-bundle-*"))
+    with pytest.raises(InputError, match="adapter_config.json is missing"):
+        build_rewriter_bundle(tmp_path / "b2", base_model=base, package=tmp_path / "nothing",
+                              source_bundle=tiny_bundle)
+
+
 # -- learning: DPO on a known preference moves the policy ------------------------------------
 
 @pytest.fixture(scope="module")
