@@ -97,11 +97,28 @@ def cmd_report(args) -> int:
                              for k, v in d.items()}
         summary["deploy"]["rewrite_ms_mean"] = {k: v.get("rewrite_ms_mean") for k, v in d.items()
                                                 if isinstance(v, dict) and "rewrite_ms_mean" in v}
+    summary["rule_planner_reads"] = {name: planner_reads(OUT / f"identity_{name}.json")
+                                     for name in ("canonical", "freeform")}
     _save(OUT / "rewriter.json", summary)
     (OUT / "table.md").write_text(markdown_table(rows) + "\n")
     print(markdown_table(rows))
     plot(rows, OUT / "rewriter_rounds.png")
     return 0
+
+
+def planner_reads(eval_json: Path) -> str:
+    """How many prompts of a `t2i eval` report the rule planner laid out exactly as their spec
+    asks (every shape, colour and count; from the records' layouts and metadata)."""
+    from collections import Counter
+
+    records = json.loads(eval_json.read_text())["prompts"]
+    right = 0
+    for r in records:
+        want = Counter()
+        for q in r["metadata"]["include"]:
+            want[(q["class"], q.get("color"))] += q["count"]
+        right += want == Counter((o["label"], o.get("color")) for o in r["layout"]["objects"])
+    return f"{right}/{len(records)}"
 
 
 def round_rows(accuracy: dict, rounds: list[dict]) -> list[dict]:
