@@ -129,7 +129,7 @@ def cmd_eval(args) -> int:
 
     from t2i_training import report
     from t2i_training.config import DEFAULT_DIMENSIONS, JudgeSpec
-    from t2i_training.data import load_prompts
+    from t2i_training.data import load_prompts, prompt_specs
     from t2i_training.evaluation import compare_with_base
     from t2i_training.policy import load_policy
     from t2i_training.rounds import BlankRenderer, PipelineRenderer, build_judge
@@ -137,7 +137,7 @@ def cmd_eval(args) -> int:
     adapter = Path(args.adapter)
     base = Path(args.base_model) if args.base_model else _adapter_base(adapter)
     prompts = load_prompts(args.prompts)
-    judge = build_judge(JudgeSpec.parse(args.judge))
+    judge = build_judge(JudgeSpec.parse(args.judge), prompt_specs(args.prompts))
     renderer = (PipelineRenderer(args.bundle, steps=args.steps, device=args.device)
                 if args.bundle else BlankRenderer())
     policy = load_policy(base, adapter_dir=adapter, quantization=args.quantization,
