@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from typing import Sequence
 
+# diffusers' StableDiffusionGLIGENPipeline has 30 fixed object slots; extra boxes are dropped.
+MAX_GLIGEN_OBJECTS = 30
+
 
 def count_tokens(tokenizer, text: str) -> int:
     """Tokens ``text`` takes in a CLIP-style ``tokenizer`` (a transformers tokenizer), special

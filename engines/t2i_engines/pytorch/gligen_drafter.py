@@ -9,13 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
-from t2i_engines.draft_args import check_draft_args, count_tokens, fit_to_token_limit
+from t2i_engines.draft_args import (MAX_GLIGEN_OBJECTS, check_draft_args, count_tokens,
+                                    fit_to_token_limit)
 from t2i_engines.pytorch.device import loading_progress, resolve_device, resolve_dtype
 
 if TYPE_CHECKING:
     from PIL.Image import Image
-
-MAX_GLIGEN_OBJECTS = 30  # the pipeline's fixed object slots; extra boxes would be dropped
 
 
 def seeded_generators(seeds: Sequence[int]) -> list:

@@ -30,6 +30,7 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
+from t2i_engines.draft_args import MAX_GLIGEN_OBJECTS
 # MANIFEST_NAME, read_manifest and write_manifest stay importable from here.
 from t2i_export.onnx.export_manifest import (MANIFEST_NAME, graph_entry,  # noqa: F401
                                              is_reusable, read_json, read_manifest,
@@ -40,7 +41,6 @@ from t2i_export.onnx.graph import (DEFAULT_OPSET, conversion_steps, export_conve
 if TYPE_CHECKING:
     import torch
 
-MAX_GLIGEN_OBJECTS = 30  # diffusers' fixed object slots
 MANIFEST_VERSION = 1
 COPIED = ("tokenizer", "scheduler", "model_index.json")
 # Names and dynamic axes of each graph: the contract with the onnxruntime engine.

@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
+from t2i_engines.draft_args import MAX_GLIGEN_OBJECTS  # noqa: F401  (re-exported)
 from t2i_sdk.layout import Box
 from t2i_sdk.shapes import Scene, WorldConfig, render_scene, scene_stream
 
 if TYPE_CHECKING:
     import torch
 
-MAX_GLIGEN_OBJECTS = 30  # StableDiffusionGLIGENPipeline's fixed slot count
 _SEED_STRIDE = 1_000_003  # a prime, so (seed, index) pairs never share a stream
 
 
