@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
-from t2i_engines.draft_args import MAX_GLIGEN_OBJECTS  # noqa: F401  (re-exported)
+from t2i_engines.draft_args import MAX_GLIGEN_OBJECTS
 from t2i_sdk.layout import Box
 from t2i_sdk.shapes import Scene, WorldConfig, render_scene, scene_stream
 
