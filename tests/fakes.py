@@ -29,6 +29,14 @@ class FakeScorer:
         return np.stack([_unit(color(t)) for t in texts]).reshape(len(texts), 3)
 
 
+def _denoise(ms_per_step: float, steps: int, on_step) -> None:
+    """Sleep ``steps`` times, calling ``on_step(i)`` after each, as a diffusion engine does."""
+    for i in range(1, steps + 1):
+        time.sleep(ms_per_step / 1e3)
+        if on_step is not None:
+            on_step(i)
+
+
 class FakeDrafter:
     """Paints each layout box in its object's color (swapped when ``swap`` is set), with
     per-seed background noise; sleeps ``ms_per_image_step`` per image and step."""
@@ -41,9 +49,9 @@ class FakeDrafter:
     def count_tokens(self, text):
         return len(text.split()) + 2
 
-    def draft(self, prompt, layout, seeds, steps):
+    def draft(self, prompt, layout, seeds, steps, *, on_step=None):
         self.calls.append((prompt, tuple(seeds), steps))
-        time.sleep(self.ms * len(seeds) * steps / 1e3)
+        _denoise(self.ms * len(seeds), steps, on_step)
         images = []
         for s in seeds:
             rng = np.random.default_rng(s)
@@ -62,9 +70,9 @@ class FakeRefiner:
     def __init__(self, ms_per_image_step: float = 0.0):
         self.ms, self.calls = ms_per_image_step, []
 
-    def refine(self, images, prompt, seeds, strength, steps):
+    def refine(self, images, prompt, seeds, strength, steps, *, on_step=None):
         self.calls.append((len(images), steps))
-        time.sleep(self.ms * len(images) * steps / 1e3)
+        _denoise(self.ms * len(images), steps, on_step)
         target = next((RGB[w] for w in prompt.lower().split() if w in RGB), _GRAY)
         out = []
         for im in images:

@@ -266,3 +266,28 @@ def test_engine_rejects_bad_arguments(ort_engine, tmp_path):
             PROMPT, [], [], [1], 1)
     with pytest.raises(ValueError, match="dtype"):
         OrtGligenDrafterEngine.load(tmp_path, dtype="float8")
+
+
+class _Stop(Exception):
+    pass
+
+
+def _stop_at(n):
+    def on_step(i):
+        if i == n:
+            raise _Stop
+    return on_step
+
+
+@pytest.mark.parametrize("which", ["onnxruntime", "torch"])
+@pytest.mark.parametrize("phrases,boxes", [(PHRASES, BOXES), ([], [])], ids=["layout", "no-layout"])
+def test_on_step_reports_each_step_and_an_exception_aborts(ort_engine, torch_engine, which,
+                                                           phrases, boxes):
+    engine = ort_engine if which == "onnxruntime" else torch_engine
+    seen = []
+    image = engine.generate(PROMPT, phrases, boxes, [1], STEPS, on_step=seen.append)[0]
+    assert seen == list(range(1, STEPS + 1))
+    with pytest.raises(_Stop):
+        engine.generate(PROMPT, phrases, boxes, [1], STEPS, on_step=_stop_at(2))
+    # an aborted call leaves no state behind: the next call draws the same image
+    assert mean_abs_diff(engine.generate(PROMPT, phrases, boxes, [1], STEPS)[0], image) == 0.0

@@ -307,3 +307,25 @@ def test_schedule_length_is_the_torch_rule_and_import_stays_torch_free():
     code = ("import sys, t2i_engines.onnxruntime.img2img_refiner; "
             "sys.exit(int(any(m in sys.modules for m in ('torch', 'diffusers', 'transformers'))))")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+class _Stop(Exception):
+    pass
+
+
+@pytest.mark.parametrize("which", ["onnxruntime", "torch"])
+def test_on_step_reports_each_step_and_an_exception_aborts(export_fp32, refiner_dir,
+                                                           test_images, which):
+    engine = (OrtImg2ImgRefinerEngine.load(export_fp32, device="cpu") if which == "onnxruntime"
+              else torch_refiner.Img2ImgRefinerEngine.load(refiner_dir, device="cpu"))
+    seen = []
+    first = engine.refine(test_images, PROMPT, seeds=[1, 2], strength=0.5, steps=3,
+                          on_step=seen.append)
+    assert seen == [1, 2, 3]
+
+    def stop(i):
+        raise _Stop
+    with pytest.raises(_Stop):
+        engine.refine(test_images, PROMPT, seeds=[1, 2], strength=0.5, steps=3, on_step=stop)
+    again = engine.refine(test_images, PROMPT, seeds=[1, 2], strength=0.5, steps=3)
+    assert pixel_diff(again[0], first[0]) == 0.0

@@ -11,3 +11,8 @@ class InputError(T2IError, ValueError):
 
 class BundleError(T2IError):
     """A bundle is missing, malformed, of an unknown schema, or fails its hash check."""
+
+
+class Cancelled(T2IError):
+    """A run was cancelled before it had made any image (after that, a cancelled run returns
+    its best image with ``Result.cancelled`` set)."""

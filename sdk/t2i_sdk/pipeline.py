@@ -2,22 +2,32 @@
 
 ``Pipeline.__call__`` reads top to bottom like ReFocus (arXiv 2510.24133) with input-side
 scaling (arXiv 2510.12041) in front of it. Each model call is one unit of work: a unit starts
-only if the cost model says it fits the time left, so a run overruns by at most one unit; the
-very first draft always runs so there is always an image.
+only if the cost model says it fits the time left, and between denoising steps a unit is
+abandoned once the rest of it would end past the deadline, so a run overruns by at most one
+denoising step (plus a VAE decode). The very first draft always runs, with fewer steps if the
+budget is tiny, so there is always an image.
+
+One ``Pipeline`` may be called from many threads: each call keeps its own state in a
+``RunContext`` and model calls are serialised, so results equal single-threaded ones.
 """
 from __future__ import annotations
 
+import copy
+import inspect
 from dataclasses import replace
 from pathlib import Path
 
 from t2i_sdk.budget import CostModel, Deadline, PlanSpace, plan_budget
 from t2i_sdk.budget.cost_model import draft_units, refine_units, score_units
+from t2i_sdk.call_args import (validated_lam, validated_overrides, validated_rewrites,
+                               validated_seed, validated_text)
 from t2i_sdk.config import PipelineConfig
-from t2i_sdk.errors import InputError
+from t2i_sdk.errors import Cancelled, InputError
 from t2i_sdk.layout import Layout
+from t2i_sdk.limits import derived_seed
 from t2i_sdk.planning import RulePlanner
 from t2i_sdk.result import Candidate, Result
-from t2i_sdk.run_context import RunContext
+from t2i_sdk.run_context import PipelineLocks, RunContext, RunStopped
 from t2i_sdk.stages.rank import HybridRanker
 from t2i_sdk.stages.rewrite import IdentityRewriter
 from t2i_sdk.trace import Trace
@@ -42,6 +52,10 @@ class Pipeline:
         self.costs = costs or CostModel()
         self.space = space or PlanSpace(draft_batch=self.config.draft_batch)
         self.on_costs_updated = on_costs_updated  # e.g. persist the cost cache after each run
+        self._locks = PipelineLocks()
+        # Stages that take on_step can stop between denoising steps (cancel, deadline).
+        self._step_aware = {"draft": _takes_on_step(getattr(drafter, "draft", None)),
+                            "refine": _takes_on_step(getattr(refiner, "refine", None))}
 
     @classmethod
     def from_pretrained(cls, path: str | Path, *, device: str = "auto",
@@ -59,27 +73,36 @@ class Pipeline:
                  steps: int | None = None, top_k: int | None = None, rounds: int | None = None,
                  lam: float | None = None, rewriter: str | None = None,
                  planner: str | None = None, rewrites: list[str] | None = None,
-                 on_unit=None) -> Result:
+                 cancel=None, on_progress=None, on_unit=None) -> Result:
         """Generate the best image found within ``budget_ms`` (None: no deadline).
 
-        Explicit ``n_rewrites … rounds`` override the budget planner; ``lam`` in [0, 1]
-        overrides the hybrid weight; ``rewriter``/``planner`` pick a stage by name.
-        ``rewrites`` are texts to draft from in place of the rewrite stage's (e.g. rewrites
-        made elsewhere); ranking still scores against ``prompt``.
+        Explicit ``n_rewrites … rounds`` override the budget planner (caps in
+        :mod:`t2i_sdk.limits`); ``lam`` in [0, 1] overrides the hybrid weight;
+        ``rewriter``/``planner`` pick a stage by name. ``rewrites`` are texts to draft from in
+        place of the rewrite stage's (e.g. rewrites made elsewhere); ranking still scores
+        against ``prompt``.
+
+        ``cancel`` (e.g. a ``threading.Event``) is checked between model calls and denoising
+        steps: once set, the run returns its best image so far with ``Result.cancelled``
+        (``Cancelled`` is raised if it had none yet). ``on_progress(Progress)`` reports the
+        stage, work done, time left and the best candidate so far (a live preview);
+        ``on_unit(stage)`` is called after each model call.
         """
-        prompt = _validated_prompt(prompt)
-        given = _validated_rewrites(rewrites)
+        prompt = validated_text(prompt)
+        given = validated_rewrites(rewrites)
+        seed, lam = validated_seed(seed), validated_lam(lam)
         if given is not None:
             n_rewrites, rewriter = len(given), "identity"  # no LLM call to budget for
+        overrides = validated_overrides(dict(zip(_PLAN_FIELDS, (n_rewrites, n_drafts, steps,
+                                                                top_k, rounds))))
         config = self._run_config(lam, rewriter, planner)
         trace = Trace()
-        run = RunContext(self.costs, Deadline(budget_ms), trace, on_unit)
+        run = RunContext(self.costs, Deadline(budget_ms), trace, locks=self._locks,
+                         cancel=cancel, on_unit=on_unit, on_progress=on_progress)
         rule_layout = self.planners["rule"].plan(prompt)
-        self._note_token_limit(prompt, trace)
+        self._note_token_limit(prompt, run)
 
         # 0. Budget: choose (n_rewrites, n_drafts, steps, top_k, rounds) from measured costs.
-        overrides = {k: v for k, v in zip(_PLAN_FIELDS, (n_rewrites, n_drafts, steps, top_k, rounds))
-                     if v is not None}
         asked = {"rewriter": rewriter or self.config.rewriter, "planner": planner or self.config.planner}
         n_objects = 0 if config.planner == "none" else len(rule_layout.objects)
         config, decision = self._plan_budget(budget_ms, config, asked, overrides, n_objects, trace,
@@ -88,29 +111,38 @@ class Pipeline:
         trace.log("budget", f"plan {plan.to_dict()} predicted {decision.predicted_ms['total']:.0f} ms")
         for note in decision.notes:
             trace.log("budget", note)
+        run.work_total = (plan.n_candidates * plan.steps
+                          + plan.rounds * plan.top_k * config.refine_steps)
 
         # LLM calls may not eat the time of the first draft, which always runs.
-        first_draft_ms = (self.costs.predict("draft", draft_units(1, plan.steps))
-                          + self.costs.predict("score", score_units(1, len(rule_layout.objects))))
-        # 1. Rewrite: n rewrites compete as extra candidates (input-side scaling).
-        rewrites = given or self._rewrite(prompt, config.rewriter, plan.n_rewrites, seed,
-                                          first_draft_ms, run)
-        # 2. Plan: text → boxes (ReFocus phase 1), one layout per rewrite: the user's prompt's
-        #    layout shared by all, or each rewrite's own (RewriteConfig.layout_from).
-        layouts = self._plan_layouts(prompt, rewrites, config, rule_layout, first_draft_ms, run)
-        # 3+4. Draft N grounded images per rewrite and rank each batch as it lands.
-        ranker = HybridRanker(self.scorer, config.lam)
-        pool: list[Candidate] = []
-        self._draft_and_rank(pool, rewrites, layouts, plan, seed, ranker, prompt, run)
-        # 5. Refine the top-K with low-strength img2img and re-rank, R rounds (phase 3).
-        for round_ in range(1, plan.rounds + 1):
-            if not self._refine_round(pool, rewrites, layouts, plan, round_, seed, ranker,
-                                      prompt, config, run):
-                break
+        first_draft_ms = (run.predict("draft", draft_units(1, plan.steps))
+                          + run.predict("score", score_units(1, len(rule_layout.objects))))
+        rewrites, layouts, stopped = [prompt], [rule_layout], None
+        try:
+            # 1. Rewrite: n rewrites compete as extra candidates (input-side scaling).
+            rewrites = given or self._rewrite(prompt, config.rewriter, plan.n_rewrites, seed,
+                                              first_draft_ms, run)
+            # 2. Plan: text → boxes (ReFocus phase 1), one layout per rewrite: the user's
+            #    prompt's layout shared by all, or each rewrite's own (RewriteConfig.layout_from).
+            layouts = self._plan_layouts(prompt, rewrites, config, rule_layout, first_draft_ms, run)
+            # 3+4. Draft N grounded images per rewrite and rank each batch as it lands.
+            ranker = HybridRanker(self.scorer, config.lam)
+            self._draft_and_rank(rewrites, layouts, plan, seed, ranker, prompt, run)
+            # 5. Refine the top-K with low-strength img2img and re-rank, R rounds (phase 3).
+            for round_ in range(1, plan.rounds + 1):
+                if not self._refine_round(rewrites, layouts, plan, round_, seed, ranker,
+                                          prompt, config, run):
+                    break
+        except RunStopped as stop:
+            stopped = stop.reason
+            trace.log("stop", f"{stop.reason}: stopped after {len(run.pool)} candidates")
+            if not run.pool:  # only cancellation can stop the first draft
+                raise Cancelled("cancelled before the first image was made") from None
 
         if self.on_costs_updated is not None:
-            self.on_costs_updated(self.costs)
-        return _result(prompt, pool, rewrites, layouts, decision, budget_ms, run)
+            with self._locks.costs:
+                self.on_costs_updated(self.costs)
+        return _result(prompt, rewrites, layouts, decision, budget_ms, run, stopped)
 
     # -- stages -----------------------------------------------------------------------------
 
@@ -126,7 +158,7 @@ class Pipeline:
         rewrites = list(dict.fromkeys(rewrites)) or [prompt]
         for i, text in enumerate(rewrites):
             run.trace.log("rewrite", f"#{i}: {text!r}")
-            self._note_token_limit(text, run.trace)
+            self._note_token_limit(text, run)
         return rewrites
 
     def _plan_layouts(self, prompt, rewrites, config, rule_layout: Layout, reserve_ms,
@@ -158,40 +190,47 @@ class Pipeline:
             run.trace.log("plan", note)
         return layout
 
-    def _draft_and_rank(self, pool, rewrites, layouts, plan, seed, ranker, prompt, run) -> None:
+    def _draft_and_rank(self, rewrites, layouts, plan, seed, ranker, prompt, run) -> None:
         # The same seeds for every rewrite: the rewrite is then the only variable (2510.12041).
-        seeds = [seed + j for j in range(plan.n_drafts)]
+        seeds = [derived_seed(seed, j) for j in range(plan.n_drafts)]
         batch = self.config.draft_batch
         for r, (text, layout) in enumerate(zip(rewrites, layouts)):
             for start in range(0, len(seeds), batch):
+                first, steps = not run.pool, plan.steps
                 chunk = seeds[start:start + batch]
-                chunk = chunk[:self._affordable_batch(len(chunk), plan.steps, "draft", run, pool, layout)]
+                chunk = chunk[:self._affordable_batch(len(chunk), steps, "draft", run, layout)]
+                if not chunk and first:  # the first draft always runs, in fewer steps if need be
+                    chunk, steps = seeds[:1], self._first_draft_steps(plan.steps, run, layout)
                 if not chunk:
-                    run.trace.log("draft", f"stopped at {len(pool)} drafts: the next does not fit")
+                    run.trace.log("draft", f"stopped at {len(run.pool)} drafts: the next does not fit")
                     return
-                with run.unit("draft", draft_units(len(chunk), plan.steps)):
-                    images = self.drafter.draft(text, layout, chunk, plan.steps)
-                new = [Candidate(len(pool) + i, img, r, s, 0) for i, (img, s) in enumerate(zip(images, chunk))]
-                pool.extend(new)
-                self._rank(new, ranker, prompt, layout, run)
+                with run.unit("draft", draft_units(len(chunk), steps), images=len(chunk),
+                              steps=steps, interruptible=not first) as on_step:
+                    images = self.drafter.draft(text, layout, chunk, steps,
+                                                **self._step_kwargs("draft", on_step))
+                new = [Candidate(len(run.pool) + i, img, r, s, 0)
+                       for i, (img, s) in enumerate(zip(images, chunk))]
+                run.add(self._ranked(new, ranker, prompt, layout, run))
 
-    def _refine_round(self, pool, rewrites, layouts, plan, round_, seed, ranker, prompt, config, run) -> bool:
-        top = sorted((c for c in pool if c.score is not None), key=lambda c: -c.score.total)[:plan.top_k]
+    def _refine_round(self, rewrites, layouts, plan, round_, seed, ranker, prompt, config, run) -> bool:
+        top = sorted((c for c in run.pool if c.score is not None),
+                     key=lambda c: -c.score.total)[:plan.top_k]
         refined = []
         for r in sorted({c.rewrite_index for c in top}):  # one refiner call per conditioning text
             parents, layout = [c for c in top if c.rewrite_index == r], layouts[r]
             parents = parents[:self._affordable_batch(len(parents), config.refine_steps, "refine",
-                                                      run, pool, layout)]
+                                                      run, layout)]
             if not parents:
                 break
-            seeds = [seed + 10_000 * round_ + c.index for c in parents]
-            with run.unit("refine", refine_units(len(parents), config.refine_steps)):
+            seeds = [derived_seed(seed, 10_000 * round_ + c.index) for c in parents]
+            with run.unit("refine", refine_units(len(parents), config.refine_steps),
+                          images=len(parents), steps=config.refine_steps) as on_step:
                 images = self.refiner.refine([c.image for c in parents], rewrites[r], seeds,
-                                             config.refine_strength, config.refine_steps)
-            new = [Candidate(len(pool) + i, img, r, s, round_, parent=c.index)
+                                             config.refine_strength, config.refine_steps,
+                                             **self._step_kwargs("refine", on_step))
+            new = [Candidate(len(run.pool) + i, img, r, s, round_, parent=c.index)
                    for i, (img, s, c) in enumerate(zip(images, seeds, parents))]
-            pool.extend(new)
-            self._rank(new, ranker, prompt, layout, run)
+            run.add(self._ranked(new, ranker, prompt, layout, run))
             refined += [c.parent for c in new]
         if not refined:
             run.trace.log("refine", f"round {round_} skipped: it does not fit the time left")
@@ -199,35 +238,50 @@ class Pipeline:
         run.trace.log("refine", f"round {round_}: refined {refined}")
         return True
 
-    def _rank(self, new, ranker, prompt, layout, run) -> None:
+    def _ranked(self, new: list[Candidate], ranker, prompt, layout, run) -> list[Candidate]:
+        """``new`` with scores set, or left unscored if scoring does not fit the time left."""
         units = score_units(len(new), len(layout.objects))
         if not run.fits(run.predict("score", units)):
             run.trace.log("rank", f"{len(new)} candidates left unscored: scoring does not fit the time left")
-            return
-        with run.unit("score", units):
+            return new
+        with run.unit("score", units, interruptible=False):
             scores = ranker.score([c.image for c in new], prompt, layout)
-        for cand, score in zip(new, scores):
-            cand.score = score
+        return [replace(c, score=score) for c, score in zip(new, scores)]
 
-    def _affordable_batch(self, want: int, steps: int, stage: str, run, pool, layout) -> int:
-        """Largest batch ≤ ``want`` whose model call plus its scoring fits the time left;
-        the first draft batch gets at least one image so a run always has an answer."""
+    def _affordable_batch(self, want: int, steps: int, stage: str, run, layout) -> int:
+        """Largest batch ≤ ``want`` whose model call plus its scoring fits the time left."""
         for b in range(want, 0, -1):
             # draft_units and refine_units agree: images × steps
             if run.fits(run.predict(stage, draft_units(b, steps))
                         + run.predict("score", score_units(b, len(layout.objects)))):
                 return b
-        return 1 if stage == "draft" and not pool else 0
+        return 0
+
+    def _first_draft_steps(self, steps: int, run, layout) -> int:
+        """Most steps ≤ ``steps`` at which one draft and its scoring fit the time left (≥ 1)."""
+        score_ms = run.predict("score", score_units(1, len(layout.objects)))
+        fitting = [s for s in range(steps, 0, -1)
+                   if run.fits(run.predict("draft", draft_units(1, s)) + score_ms)]
+        chosen = fitting[0] if fitting else 1
+        if chosen < steps:
+            run.trace.log("draft", f"first draft at {chosen} steps, not {steps}: the budget is tight")
+        return chosen
+
+    def _step_kwargs(self, stage: str, on_step) -> dict:
+        return {"on_step": on_step} if self._step_aware[stage] else {}
 
     # -- helpers ----------------------------------------------------------------------------
 
     def _plan_budget(self, budget_ms, config, asked, overrides, n_objects, trace, *,
                      given_rewrites: bool = False):
+        with self._locks.costs:  # plan on a snapshot: other runs may be updating the costs
+            costs = copy.deepcopy(self.costs)
+
         def decide(cfg):
             # Given rewrites are planned like LLM ones (several texts to draft); the rewrite
             # call they stand for is still budgeted, which only makes the plan conservative.
             return plan_budget(
-                budget_ms, self.costs, self.space,
+                budget_ms, costs, self.space,
                 llm_rewriter=cfg.rewriter == "llm" or given_rewrites,
                 llm_planner=cfg.planner == "llm", refine_available=self.refiner is not None,
                 refine_steps=cfg.refine_steps, n_objects=n_objects, overrides=overrides)
@@ -259,38 +313,29 @@ class Pipeline:
             resolved[kind] = mode
         return replace(config, **resolved)
 
-    def _note_token_limit(self, text: str, trace: Trace) -> None:
-        n, limit = self.drafter.count_tokens(text), self.drafter.max_prompt_tokens
+    def _note_token_limit(self, text: str, run: RunContext) -> None:
+        with self._locks.model:  # tokenizers are not safe to share between threads
+            n, limit = self.drafter.count_tokens(text), self.drafter.max_prompt_tokens
         if n > limit:
-            trace.log("input", f"prompt is {n} tokens; the text encoder keeps the first {limit} (truncated)")
+            run.trace.log("input", f"prompt is {n} tokens; the text encoder keeps the first {limit} (truncated)")
 
 
-def _validated_prompt(prompt) -> str:
-    if not isinstance(prompt, str):
-        raise InputError(f"prompt must be a string, got {type(prompt).__name__}")
-    if not prompt.strip():
-        raise InputError("prompt is empty")
-    return " ".join(prompt.split())
+def _takes_on_step(method) -> bool:
+    try:
+        params = inspect.signature(method).parameters
+    except (TypeError, ValueError):  # None, or a builtin without a signature
+        return False
+    return "on_step" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
 
 
-def _validated_rewrites(rewrites) -> list[str] | None:
-    if rewrites is None:
-        return None
-    if isinstance(rewrites, str) or not all(isinstance(t, str) for t in rewrites):
-        raise InputError("rewrites must be a list of strings")
-    texts = [" ".join(t.split()) for t in rewrites]
-    if not texts or not all(texts):
-        raise InputError("rewrites must hold at least one non-empty text")
-    return list(dict.fromkeys(texts))
-
-
-def _result(prompt, pool, rewrites, layouts, decision, budget_ms, run) -> Result:
-    scored = [c for c in pool if c.score is not None]
-    best = max(scored, key=lambda c: c.score.total) if scored else pool[0]
+def _result(prompt, rewrites, layouts, decision, budget_ms, run, stopped) -> Result:
+    pool = run.pool
+    best = run.best or pool[0]  # unscored only if the deadline left no time to score anything
     layout = layouts[best.rewrite_index]  # the winner's layout
     timings = dict(run.timings)
     timings["model"] = run.model_ms
     timings["total"] = run.deadline.elapsed_ms()
     run.trace.log("rank", f"winner #{best.index} (round {best.round}) of {len(pool)} candidates")
     return Result(prompt, best.image, best.index, pool, rewrites, layout, decision.plan,
-                  budget_ms, decision.predicted_ms, timings, run.trace.events, layouts)
+                  budget_ms, decision.predicted_ms, timings, run.trace.events, layouts,
+                  cancelled=stopped == "cancelled", stopped_by=stopped)

@@ -50,6 +50,8 @@ class Result:
     trace: list[TraceEvent] = field(default_factory=list)
     # One layout per rewrite (the same one unless RewriteConfig.layout_from == "rewrite").
     layouts: list[Layout] = field(default_factory=list)
+    cancelled: bool = False  # the caller's cancel was set: the best image made until then
+    stopped_by: str | None = None  # "cancelled" | "deadline" (a unit abandoned mid-way) | None
 
     @property
     def best(self) -> Candidate:
@@ -64,7 +66,7 @@ class Result:
         return {
             "prompt": self.prompt, "winner": self.winner, "rewrites": self.rewrites,
             "layout": self.layout.to_dict(), "plan": self.plan.to_dict(),
-            "budget_ms": self.budget_ms,
+            "budget_ms": self.budget_ms, "cancelled": self.cancelled, "stopped_by": self.stopped_by,
             "predicted_ms": {k: round(v, 2) for k, v in self.predicted_ms.items()},
             "timings_ms": {k: round(v, 2) for k, v in self.timings.items()},
             "candidates": [c.to_dict() for c in self.candidates],

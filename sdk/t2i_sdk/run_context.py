@@ -1,40 +1,142 @@
-"""Book-keeping of one run: the deadline, per-stage wall time, and cost-model feedback."""
+"""Book-keeping of one run: its candidates, the deadline, cancellation, per-stage wall time,
+progress reports, and cost-model feedback.
+
+Model calls of all runs of one ``Pipeline`` are serialised by its model lock (engines hold
+per-call state such as a scheduler's timesteps); each unit is timed only once it holds the
+lock, so waiting for another thread's call is not booked as model cost.
+"""
 from __future__ import annotations
 
+import threading
 import time
 from collections import defaultdict
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 
 from t2i_sdk.budget import CostModel, Deadline
+from t2i_sdk.progress import Progress
+from t2i_sdk.result import Candidate
 from t2i_sdk.trace import Trace
 
 
-class RunContext:
-    """Times each unit of work, feeds it to the cost model, and answers "does X still fit?"."""
+class RunStopped(Exception):
+    """Ends a run early; ``reason`` is "cancelled" or "deadline"."""
 
-    def __init__(self, costs: CostModel, deadline: Deadline, trace: Trace, on_unit=None):
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass
+class PipelineLocks:
+    """One per ``Pipeline``: ``model`` serialises model calls, ``costs`` guards the cost model."""
+
+    model: threading.Lock = field(default_factory=threading.Lock)
+    costs: threading.Lock = field(default_factory=threading.Lock)
+
+
+class RunContext:
+    """Times each unit of work, feeds it to the cost model, answers "does X still fit?", and
+    stops the run (``RunStopped``) on cancellation or, between denoising steps, when the rest
+    of a unit would end past the deadline."""
+
+    def __init__(self, costs: CostModel, deadline: Deadline, trace: Trace, *,
+                 locks: PipelineLocks, cancel=None, on_unit=None, on_progress=None):
         self.costs = costs
         self.deadline = deadline
         self.trace = trace
-        self.timings: dict[str, float] = defaultdict(float)  # wall ms per stage
+        self.locks = locks
+        self.cancel = cancel  # anything with is_set(), e.g. a threading.Event
         self.on_unit = on_unit  # called with the stage name after each unit (progress bars)
+        self.on_progress = on_progress  # called with a Progress (previews)
+        self.timings: dict[str, float] = defaultdict(float)  # wall ms per stage
+        self.pool: list[Candidate] = []  # every image of the run, in the order made
+        self.best: Candidate | None = None
+        self.work_total = 0  # image-steps the plan asks for
+        self.work_done = 0
+
+    # -- questions ----------------------------------------------------------------------------
 
     def fits(self, predicted_ms: float) -> bool:
         return self.deadline.can_afford(predicted_ms)
 
     def predict(self, stage: str, units: float) -> float:
-        return self.costs.predict(stage, units)
+        with self.locks.costs:
+            return self.costs.predict(stage, units)
+
+    def check_cancelled(self) -> None:
+        if self.cancel is not None and self.cancel.is_set():
+            raise RunStopped("cancelled")
+
+    # -- work ---------------------------------------------------------------------------------
 
     @contextmanager
-    def unit(self, stage: str, units: float):
-        """Time one model call of ``units`` (images × steps, images, rewrites, or 1)."""
-        t0 = time.perf_counter()
-        yield
-        ms = (time.perf_counter() - t0) * 1e3
-        self.timings[stage] += ms
-        self.costs.observe(stage, units, ms)
+    def unit(self, stage: str, units: float, *, images: int = 0, steps: int = 0,
+             interruptible: bool = True):
+        """Run one model call of ``units`` (images × steps, images, rewrites, or 1) under the
+        model lock; yields the ``on_step`` callback to hand a diffusion engine (``images`` ×
+        ``steps`` image-steps). ``interruptible=False`` exempts it from the deadline (the
+        first draft), never from cancellation."""
+        self.check_cancelled()
+        with self.locks.model:
+            self.check_cancelled()  # it may have been set while another run held the lock
+            self._report(stage)
+            t0 = time.perf_counter()
+            on_step = self._step_watch(stage, t0, images=images, steps=steps,
+                                       interruptible=interruptible)
+            try:
+                yield on_step
+            finally:
+                ms = (time.perf_counter() - t0) * 1e3
+                self.timings[stage] += ms
+        # Only finished calls teach the cost model: an aborted one has no full-call time.
+        with self.locks.costs:
+            self.costs.observe(stage, units, ms)
+        self.work_done += images * steps
         if self.on_unit is not None:
             self.on_unit(stage)
+
+    def _step_watch(self, stage: str, t0: float, *, images: int, steps: int,
+                    interruptible: bool):
+        with self.locks.costs:  # ms of one denoising step of this call, as last measured
+            per_step_prior = self.costs.stage(stage).per_unit_ms * images if steps else 0.0
+        done_before = self.work_done
+        first_step_end: list[float] = []  # the first step also pays setup (text encoding)
+
+        def on_step(i: int) -> None:
+            self.check_cancelled()
+            now = time.perf_counter()
+            self._report(stage, done=done_before + images * i)
+            if not first_step_end:
+                first_step_end.append(now)
+            if not interruptible or i >= steps or self.deadline.budget_ms is None:
+                return
+            # ms per step measured in this call (steps 2..i), else the cost model's
+            per_step = ((now - first_step_end[0]) * 1e3 / (i - 1) if i > 1
+                        else per_step_prior)
+            if per_step * (steps - i) > self.deadline.remaining_ms():
+                raise RunStopped("deadline")
+        return on_step
+
+    def add(self, candidates: list[Candidate]) -> None:
+        """Put newly made candidates in the pool; report a new best one."""
+        self.pool.extend(candidates)
+        scored = [c for c in candidates if c.score is not None]
+        improved = False
+        for cand in scored:
+            if self.best is None or cand.score.total > self.best.score.total:
+                self.best, improved = cand, True
+        if improved:
+            self._report("score")
+
+    def _report(self, stage: str, *, done: int | None = None) -> None:
+        if self.on_progress is None:
+            return
+        budget = self.deadline.budget_ms
+        self.on_progress(Progress(
+            stage, self.work_done if done is None else done, self.work_total,
+            self.deadline.elapsed_ms(), None if budget is None else self.deadline.remaining_ms(),
+            self.best))
 
     @property
     def model_ms(self) -> float:

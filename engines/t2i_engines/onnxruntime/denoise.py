@@ -11,6 +11,8 @@ import inspect
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
+from t2i_engines.step_callback import StepCallback
+
 if TYPE_CHECKING:
     import numpy as np
     import torch
@@ -66,12 +68,13 @@ def guided(noise_pred: "torch.Tensor", guidance_scale: float) -> "torch.Tensor":
 def denoise(scheduler, latents: "torch.Tensor", steps: int,
             predict_noise: Callable[[int, "torch.Tensor", "torch.Tensor"], "np.ndarray"], *,
             guidance_scale: float, generators: Sequence["torch.Generator"],
-            progress: bool = False) -> "torch.Tensor":
+            progress: bool = False, on_step: StepCallback | None = None) -> "torch.Tensor":
     """Run ``steps`` scheduler steps from ``latents`` [B, C, h, w]; returns the final latents.
 
     ``predict_noise(i, model_input, t)`` runs the UNet on ``model_input`` ([2B, ...] when
     ``guidance_scale > 1``, the latents twice for classifier-free guidance, else [B, ...]) at
     timestep ``t`` of step ``i`` and returns its output as a numpy array of the same shape.
+    ``on_step(i)`` runs after step i (1-based); an exception it raises aborts the loop.
     """
     import torch
 
@@ -85,6 +88,8 @@ def denoise(scheduler, latents: "torch.Tensor", steps: int,
         if cfg:
             noise_pred = guided(noise_pred, guidance_scale)
         latents = scheduler.step(noise_pred, t, latents, **extra).prev_sample
+        if on_step is not None:
+            on_step(i + 1)
     return latents
 
 

@@ -18,11 +18,12 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from t2i_engines.draft_args import check_draft_args, count_tokens, fit_to_token_limit
+from t2i_engines.draft_args import (MAX_GLIGEN_OBJECTS, check_draft_args, count_tokens,
+                                    fit_to_token_limit)
 from t2i_engines.onnxruntime.denoise import (denoise, initial_latents, load_scheduler,
                                               timestep_batch, to_pil_images)
-from t2i_engines.pytorch.gligen_drafter import (MAX_GLIGEN_OBJECTS, grounding_beta,
-                                                seeded_generators)
+from t2i_engines.pytorch.gligen_drafter import grounding_beta, seeded_generators
+from t2i_engines.step_callback import StepCallback
 
 if TYPE_CHECKING:
     import numpy as np
@@ -83,9 +84,10 @@ class OrtGligenDrafterEngine:
 
     def generate(self, prompt: str, phrases: list[str],
                  boxes: list[tuple[float, float, float, float]], seeds: list[int],
-                 steps: int) -> list["Image"]:
+                 steps: int, *, on_step: StepCallback | None = None) -> list["Image"]:
         """One image per seed, in one batch. ``boxes`` are (x0, y0, x1, y1) in [0, 1], y down,
-        one per phrase; at most 30 are used. Empty ``phrases`` means plain text-to-image."""
+        one per phrase; at most 30 are used. Empty ``phrases`` means plain text-to-image.
+        ``on_step(i)`` runs after denoising step i (1-based); an exception it raises aborts."""
         check_draft_args(phrases, boxes, seeds, steps)
         n = min(len(phrases), MAX_GLIGEN_OBJECTS)
         phrases = [fit_to_token_limit(self.tokenizer, p, self.max_prompt_tokens)
@@ -102,7 +104,7 @@ class OrtGligenDrafterEngine:
                                   self.scheduler.init_noise_sigma)
         latents = denoise(self.scheduler, latents, steps, predict_noise,
                           guidance_scale=self.guidance_scale, generators=generators,
-                          progress=self.progress)
+                          progress=self.progress, on_step=on_step)
         scaled = (latents / self.pipeline["vae_scaling_factor"]).numpy()
         return to_pil_images(self.vae_decoder.run({"latent": scaled})["image"])
 

@@ -20,6 +20,7 @@ import numpy as np
 from t2i_engines.onnxruntime.session import OrtModel, place_constants, run_to_host
 # Pure Python (no torch at import): the one rule for how many steps a strength runs.
 from t2i_engines.refine_args import check_refine_args, schedule_length
+from t2i_engines.step_callback import StepCallback
 
 if TYPE_CHECKING:
     from PIL.Image import Image
@@ -173,11 +174,13 @@ class OrtImg2ImgRefinerEngine:
                    guidance_scale=guidance_scale, progress=progress)
 
     def refine(self, images: Sequence["Image"], prompt: str, seeds: Sequence[int],
-               strength: float, steps: int) -> list["Image"]:
+               strength: float, steps: int, *,
+               on_step: StepCallback | None = None) -> list["Image"]:
         """Img2img each image with its own seed, in one batch.
 
         ``strength`` in (0, 1] is the fraction of the noise schedule added back; ``steps`` >= 1
-        denoising steps are run. All images must share one size.
+        denoising steps are run. All images must share one size. ``on_step(i)`` runs after
+        denoising step i (1-based); an exception it raises aborts.
         """
         import torch
 
@@ -192,6 +195,8 @@ class OrtImg2ImgRefinerEngine:
         for i in range(begin, len(self.scheduler.timesteps)):
             noise_pred = self._predict_noise(latents, i, conds)
             latents = self.scheduler.step(noise_pred, i, latents, generators)
+            if on_step is not None:
+                on_step(i - begin + 1)
         out = self._decode(latents)
         # The pipeline snaps sizes to the VAE's multiple; give callers back what they passed.
         return [im if im.size == size else im.resize(size) for im in out]

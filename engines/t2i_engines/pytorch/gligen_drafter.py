@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Sequence
 from t2i_engines.draft_args import (MAX_GLIGEN_OBJECTS, check_draft_args, count_tokens,
                                     fit_to_token_limit)
 from t2i_engines.pytorch.device import loading_progress, resolve_device, resolve_dtype
+from t2i_engines.step_callback import StepCallback, legacy_step_callback, step_end_callback
 
 if TYPE_CHECKING:
     from PIL.Image import Image
@@ -76,9 +77,10 @@ class GligenDrafterEngine:
 
     def generate(self, prompt: str, phrases: list[str],
                  boxes: list[tuple[float, float, float, float]], seeds: list[int],
-                 steps: int) -> list["Image"]:
+                 steps: int, *, on_step: StepCallback | None = None) -> list["Image"]:
         """One image per seed, in one batch. ``boxes`` are (x0, y0, x1, y1) in [0, 1], y down,
-        one per phrase; at most 30 are used. Empty ``phrases`` means plain text-to-image."""
+        one per phrase; at most 30 are used. Empty ``phrases`` means plain text-to-image.
+        ``on_step(i)`` runs after denoising step i (1-based); an exception it raises aborts."""
         import torch
 
         check_draft_args(phrases, boxes, seeds, steps)
@@ -94,7 +96,7 @@ class GligenDrafterEngine:
                                     for p in phrases[:n]],
                     gligen_boxes=[[float(v) for v in b] for b in boxes[:n]],
                     gligen_scheduled_sampling_beta=grounding_beta(self.gligen_beta, steps),
-                    **common).images
+                    **legacy_step_callback(on_step), **common).images
             else:
-                images = self.plain_pipe(**common).images
+                images = self.plain_pipe(**step_end_callback(on_step), **common).images
         return [image.convert("RGB") for image in images]

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Sequence
 
 from t2i_engines.pytorch.device import loading_progress, resolve_device, resolve_dtype
 from t2i_engines.pytorch.gligen_drafter import seeded_generators
+from t2i_engines.step_callback import StepCallback, step_end_callback
 # schedule_length stays importable from here.
 from t2i_engines.refine_args import check_refine_args, schedule_length  # noqa: F401
 
@@ -41,11 +42,13 @@ class Img2ImgRefinerEngine:
                    progress=progress)
 
     def refine(self, images: Sequence["Image"], prompt: str, seeds: Sequence[int],
-               strength: float, steps: int) -> list["Image"]:
+               strength: float, steps: int, *,
+               on_step: StepCallback | None = None) -> list["Image"]:
         """Img2img each image with its own seed, in one batch.
 
         ``strength`` in (0, 1] is the fraction of the noise schedule added back; ``steps`` >= 1
-        denoising steps are run. All images must share one size.
+        denoising steps are run. All images must share one size. ``on_step(i)`` runs after
+        denoising step i (1-based); an exception it raises aborts.
         """
         import torch
 
@@ -57,7 +60,8 @@ class Img2ImgRefinerEngine:
             out = self.pipe(
                 prompt=[prompt] * len(images), image=[image.convert("RGB") for image in images],
                 strength=strength, num_inference_steps=num_inference_steps,
-                guidance_scale=self.guidance_scale, generator=seeded_generators(seeds)).images
+                guidance_scale=self.guidance_scale, generator=seeded_generators(seeds),
+                **step_end_callback(on_step)).images
         # The pipeline snaps sizes to the VAE's multiple; give callers back what they passed.
         return [im.convert("RGB") if im.size == size else im.convert("RGB").resize(size)
                 for im in out]

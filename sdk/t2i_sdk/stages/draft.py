@@ -15,7 +15,7 @@ class GroundedGenerator(Protocol):
     def count_tokens(self, text: str) -> int: ...
 
     def generate(self, prompt: str, phrases: list[str], boxes: list, seeds: list[int],
-                 steps: int) -> list["Image"]: ...
+                 steps: int, *, on_step=None) -> list["Image"]: ...
 
 
 class LayoutDrafter:
@@ -28,8 +28,9 @@ class LayoutDrafter:
     def count_tokens(self, text: str) -> int:
         return self.engine.count_tokens(text)
 
-    def draft(self, prompt: str, layout: Layout, seeds: Sequence[int], steps: int) -> list["Image"]:
+    def draft(self, prompt: str, layout: Layout, seeds: Sequence[int], steps: int, *,
+              on_step=None) -> list["Image"]:
         # An empty layout means plain text-to-image: the engine drops the grounding tokens.
         phrases = [o.phrase for o in layout.objects]
         boxes = [list(o.box) for o in layout.objects]
-        return self.engine.generate(prompt, phrases, boxes, list(seeds), steps)
+        return self.engine.generate(prompt, phrases, boxes, list(seeds), steps, on_step=on_step)

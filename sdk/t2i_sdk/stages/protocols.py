@@ -1,6 +1,9 @@
 """The five stage protocols. Each is small so a new backend is one class.
 
 Images are ``PIL.Image.Image`` in RGB. Seeds are ints; the same seed gives the same image.
+Drafters and refiners may take a keyword ``on_step(i)``, called after denoising step i
+(1-based), whose exceptions abort the call: the pipeline then honours cancellation and its
+deadline between denoising steps (without it, only between calls).
 """
 from __future__ import annotations
 
