@@ -43,6 +43,8 @@ def test_plan_jsonl_keeps_order_one_line_per_prompt():
     (["generate", "", "--bundle", "{tmp}/no-bundle", "--out", "{tmp}/x.png"], "prompt is empty"),
     (["generate", "a cat", "--bundle", "{tmp}", "--out", "{tmp}/x.png", "--n-drafts", "0"], "--n-drafts"),
     (["generate", "a cat", "--bundle", "{tmp}", "--out", "{tmp}/x.png"], "bundle.json"),
+    (["generate", "a cat", "--bundle", "{tmp}", "--out", "{tmp}/x.png", "--seed", "-1"], "--seed"),
+    (["generate", "a cat", "--bundle", "{tmp}", "--out", "{tmp}", "--budget-ms", "nan"], "--budget-ms"),
 ])
 def test_errors_are_one_line_exit_2_and_write_nothing(tmp_path, args, needle):
     proc = t2i(*(a.format(tmp=tmp_path) for a in args))

@@ -12,6 +12,7 @@ gguf = pytest.importorskip("gguf", reason="the gguf package (the `llama` extra) 
 from t2i_engines.pytorch.tiny.causal_lm import build_tiny_llama  # noqa: E402
 from t2i_export.gguf import convert_to_gguf  # noqa: E402
 from t2i_export.gguf.llama_quantize import LlamaQuantizeError, quantize_gguf  # noqa: E402
+from t2i_export.gguf.quantize_child import quantize_in_child  # noqa: E402
 from gguf_support import (HAVE_LLAMA_CPP, assert_generates, expected_tensor_names,  # noqa: E402
                           llama_logits, needs_llama_cpp, read_gguf, write_adapter)
 
@@ -147,23 +148,28 @@ def _failing_quantize(rc: int | None):
 
 @needs_llama_cpp
 @pytest.mark.parametrize("rc, raised", [(1, LlamaQuantizeError), (None, KeyboardInterrupt)])
-def test_failed_or_interrupted_quantize_leaves_nothing(wide_llama, tmp_path, monkeypatch, rc, raised):
+def test_failed_or_interrupted_quantize_leaves_nothing(k_files, tmp_path, monkeypatch, rc, raised):
+    import shutil
+
     import llama_cpp
 
     monkeypatch.setattr(llama_cpp, "llama_model_quantize", _failing_quantize(rc))
+    src = shutil.copy(k_files["f16"], tmp_path / "in.gguf")
     out_dir = tmp_path / "out"
+    out_dir.mkdir()
     with pytest.raises(raised) as err:
-        convert_to_gguf(wide_llama, out_dir / "m.gguf", out_type="q4_k")
+        quantize_gguf(src, out_dir / "m.gguf", "q4_k")  # in this process: the patch applies
     if rc is not None:
         assert "m.gguf" in str(err.value) and "returned 1" in str(err.value)
-    assert list(out_dir.iterdir()) == []  # no output, no .partial, no f16 intermediate
+    assert list(out_dir.iterdir()) == []  # no output, no .partial
 
 
 @needs_llama_cpp
-def test_llama_cpp_failure_reason_is_in_the_error(tmp_path):
+@pytest.mark.parametrize("runner", [quantize_gguf, quantize_in_child])
+def test_llama_cpp_failure_reason_is_in_the_error(tmp_path, runner):
     (tmp_path / "in.gguf").write_bytes(b"not a gguf file")
     with pytest.raises(LlamaQuantizeError, match=r"in\.gguf.*q4_k.*failed to quantize"):
-        quantize_gguf(tmp_path / "in.gguf", tmp_path / "out.gguf", "q4_k")
+        runner(tmp_path / "in.gguf", tmp_path / "out.gguf", "q4_k")
     assert [p.name for p in tmp_path.iterdir()] == ["in.gguf"]
 
 

@@ -9,8 +9,9 @@ from pathlib import Path
 from t2i_export.onnx_step import ONNX_KINDS, OnnxOptions, export_component_onnx, onnx_stamp
 from t2i_export.stamps import is_current
 from t2i_export.verify import verify_bundles
-from t2i_sdk.bundle import (SCHEMA_VERSION, BundleManifest, ComponentEntry, atomic_directory,
-                            atomic_write_text, component_dir, hash_tree, load_bundle, write_manifest)
+from t2i_export.atomic_dir import atomic_export_dir
+from t2i_sdk.bundle import (SCHEMA_VERSION, BundleManifest, ComponentEntry, atomic_write_text,
+                            component_dir, hash_tree, load_bundle, write_manifest)
 from t2i_sdk.errors import InputError
 
 GGUF_TYPES = {"f32": "float32", "f16": "float16", "q8_0": "int8", "q4_0": "int4", "q4_k": "int4"}
@@ -60,7 +61,9 @@ def export_bundle(src: Path, out: Path, *, engines: str = "onnx", llm: str | Non
     llm_type = parse_llm_target(llm)
     manifest = load_bundle(src)
     out = Path(out)
-    with atomic_directory(out, overwrite=overwrite) as tmp:
+    if out.exists() and Path(src).resolve() == out.resolve():
+        raise InputError(f"{out} is the source bundle; export to another folder")
+    with atomic_export_dir(out, overwrite=overwrite) as tmp:
         components = {}
         for role, entry in manifest.components.items():
             reuse = out / role if out.is_dir() else None

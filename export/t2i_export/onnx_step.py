@@ -5,8 +5,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
+from t2i_export.atomic_dir import atomic_export_dir
 from t2i_export.stamps import is_current, make_stamp, write_stamp
-from t2i_sdk.bundle import atomic_directory, component_dir, load_bundle
+from t2i_sdk.bundle import component_dir, load_bundle
 
 ONNX_KINDS = ("gligen", "clip", "img2img")  # causal LMs go to GGUF instead
 
@@ -52,7 +53,7 @@ def export_component_onnx(src_dir: Path, files: dict[str, str], kind: str, out_d
     stamp = onnx_stamp(files, options)
     if is_current(out_dir, stamp):
         return False
-    with atomic_directory(out_dir, overwrite=True) as tmp:
+    with atomic_export_dir(out_dir, overwrite=True) as tmp:
         _exporter(kind)(src_dir, tmp, options, progress)
         write_stamp(tmp, stamp)
     return True

@@ -5,10 +5,12 @@ Tensors are loaded lazily so a conversion holds one weight matrix in memory at a
 """
 from __future__ import annotations
 
-import json
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+
+from t2i_export.gguf.json_file import read_json_object
 
 
 class SafetensorsCheckpoint:
@@ -23,7 +25,9 @@ class SafetensorsCheckpoint:
         model_dir = Path(model_dir)
         index = model_dir / "model.safetensors.index.json"
         if index.is_file():
-            weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
+            weight_map = read_json_object(index).get("weight_map")
+            if not isinstance(weight_map, dict):
+                raise ValueError(f"{index}: no \"weight_map\" object")
             return cls({name: model_dir / file for name, file in weight_map.items()})
         single = model_dir / "model.safetensors"
         if single.is_file():
@@ -33,9 +37,7 @@ class SafetensorsCheckpoint:
 
     @classmethod
     def open_file(cls, path: Path) -> SafetensorsCheckpoint:
-        from safetensors import safe_open
-
-        with safe_open(str(path), framework="pt") as f:
+        with _safe_open(path) as f:
             return cls({name: Path(path) for name in f.keys()})
 
     @property
@@ -43,15 +45,25 @@ class SafetensorsCheckpoint:
         return list(self.files_by_name)
 
     def shape(self, name: str) -> tuple[int, ...]:
-        from safetensors import safe_open
-
-        with safe_open(str(self.files_by_name[name]), framework="pt") as f:
+        with _safe_open(self.files_by_name[name]) as f:
             return tuple(f.get_slice(name).get_shape())
 
     def load(self, name: str) -> np.ndarray:
         """The tensor as float32 numpy (bf16 / f16 checkpoints are widened, exactly)."""
         import torch
-        from safetensors import safe_open
 
-        with safe_open(str(self.files_by_name[name]), framework="pt") as f:
+        with _safe_open(self.files_by_name[name]) as f:
             return f.get_tensor(name).to(torch.float32).numpy()
+
+
+@contextmanager
+def _safe_open(path: Path):
+    """safetensors' ``safe_open``; ValueError naming ``path`` for a missing or damaged file."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        handle = safe_open(str(path), framework="pt")
+    except (SafetensorError, FileNotFoundError) as exc:
+        raise ValueError(f"{path}: not a readable safetensors file ({exc})") from None
+    with handle as f:
+        yield f

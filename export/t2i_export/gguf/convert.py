@@ -5,7 +5,9 @@ names (gguf-py's tensor name map), Llama q/k RoPE permutation and f32 norms, but
 tensor at a time and writes atomically (temp file + ``os.replace``), so an interrupted
 conversion never leaves a partial ``.gguf`` behind. K-quants (q4_k, q5_k, q6_k) are made as
 llama.cpp users make them: an f16 file from this converter, then llama.cpp's own quantizer
-(``llama_quantize``; needs llama-cpp-python, the ``llama`` extra).
+(``llama_quantize``; needs llama-cpp-python, the ``llama`` extra) in a child process, so that
+Ctrl-C stops it. Temp files are ``.{name}.{pid}.*`` beside the output; a later run removes
+those of runs that were killed outright.
 """
 from __future__ import annotations
 
@@ -19,13 +21,15 @@ import gguf
 import numpy as np
 
 from t2i_export.gguf.checkpoint import SafetensorsCheckpoint
-from t2i_export.gguf.llama_quantize import quantize_gguf, require_llama_cpp
+from t2i_export.gguf.llama_quantize import require_llama_cpp
 from t2i_export.gguf.lora import LoraAdapter
 from t2i_export.gguf.model_spec import (ModelSpec, llama3_rope_factors, read_model_spec,
                                         write_architecture_metadata)
 from t2i_export.gguf.quantize import (K_QUANT_TYPES, TensorType, encode, resolve_out_type,
                                       stored_nbytes, tensor_type)
+from t2i_export.gguf.quantize_child import quantize_in_child
 from t2i_export.gguf.tokenizer_meta import write_tokenizer_metadata
+from t2i_export.scratch import scratch_path, sweep_stale
 
 logger = logging.getLogger(__name__)
 
@@ -59,19 +63,24 @@ def convert_to_gguf(model_dir: Path, out_path: Path, *, out_type: str = "f16",
     LlamaQuantizeError when llama-cpp-python is missing or its quantizer fails.
     """
     model_dir, out_path = Path(model_dir), Path(out_path)
+    sweep_stale(out_path)  # what runs killed outright (kill -9) left beside out_path
     if out_type not in K_QUANT_TYPES:
-        return _convert(model_dir, out_path, out_type, adapter_dir, progress)
+        return _convert(model_dir, out_path, out_type, adapter_dir, progress,
+                        partial=scratch_path(out_path, "partial"))
     require_llama_cpp()  # before any work: a missing extra should not cost a conversion first
-    intermediate = out_path.with_name(f".{out_path.name}.{os.getpid()}.f16.gguf")
+    intermediate, partial = scratch_path(out_path, "f16.gguf"), scratch_path(out_path, "partial")
     try:
-        _convert(model_dir, intermediate, "f16", adapter_dir, progress)
-        return quantize_gguf(intermediate, out_path, out_type)
+        _convert(model_dir, intermediate, "f16", adapter_dir, progress,
+                 partial=scratch_path(out_path, "f16.partial"))
+        # in a child process, so that Ctrl-C stops it
+        return quantize_in_child(intermediate, out_path, out_type, partial=partial)
     finally:
         intermediate.unlink(missing_ok=True)
+        partial.unlink(missing_ok=True)
 
 
 def _convert(model_dir: Path, out_path: Path, out_type: str, adapter_dir: Path | None,
-             progress: Callable[[int, int], None] | None) -> Path:
+             progress: Callable[[int, int], None] | None, *, partial: Path) -> Path:
     file_type, qtype = resolve_out_type(out_type)
     spec = read_model_spec(model_dir)
     weights = SafetensorsCheckpoint.open_model(model_dir)
@@ -89,14 +98,13 @@ def _convert(model_dir: Path, out_path: Path, out_type: str, adapter_dir: Path |
     writer.add_quantization_version(gguf.GGML_QUANT_VERSION)
     write_architecture_metadata(writer, spec)
     write_tokenizer_metadata(writer, model_dir, spec.vocab_size)
-    _write_atomically(writer, plans, out_path, progress)
+    _write_atomically(writer, plans, out_path, progress, tmp_path=partial)
     return out_path
 
 
 def _write_atomically(writer: gguf.GGUFWriter, plans: list[TensorPlan], out_path: Path,
-                      progress: Callable[[int, int], None] | None) -> None:
+                      progress: Callable[[int, int], None] | None, *, tmp_path: Path) -> None:
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp_path = out_path.with_name(f".{out_path.name}.{os.getpid()}.partial")
     try:
         for plan in plans:
             writer.add_tensor_info(plan.gguf_name, plan.shape, np.dtype(np.float32),

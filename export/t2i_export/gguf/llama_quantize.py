@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from t2i_export.gguf.quantize import K_QUANT_TYPES
+from t2i_export.scratch import scratch_path
 from t2i_sdk.errors import T2IError
 
 logger = logging.getLogger(__name__)
@@ -39,15 +40,18 @@ def require_llama_cpp():
     return llama_cpp
 
 
-def quantize_gguf(src: Path, out_path: Path, out_type: str) -> Path:
+def quantize_gguf(src: Path, out_path: Path, out_type: str, *, tmp_path: Path | None = None) -> Path:
     """Quantise the f16 / f32 GGUF ``src`` to ``out_type`` ("q4_k" | "q5_k" | "q6_k") at
-    ``out_path``. llama.cpp writes a temp file in the same folder, renamed into place only once
-    it reports success, so a failure or interruption never leaves ``out_path`` behind."""
+    ``out_path``. llama.cpp writes ``tmp_path`` (default ``.{name}.{pid}.partial`` beside
+    ``out_path``), renamed into place only once it reports success, so a failure never leaves
+    ``out_path`` behind. This is one long C call that Ctrl-C cannot stop:
+    :func:`t2i_export.gguf.quantize_child.quantize_in_child` runs it in a child process."""
     llama_cpp = require_llama_cpp()
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = int(K_QUANT_TYPES[out_type])
     params.nthread = _usable_cpus()
-    tmp_path = out_path.with_name(f".{out_path.name}.{os.getpid()}.partial")
+    out_path = Path(out_path)
+    tmp_path = Path(tmp_path) if tmp_path is not None else scratch_path(out_path, "partial")
     try:
         llama_cpp.llama_backend_init()  # ggml's fp16 tables; idempotent
         with _llama_log_to_logger(llama_cpp) as errors:

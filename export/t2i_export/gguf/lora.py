@@ -7,7 +7,6 @@ embedding LoRA, modules_to_save, fan_in_fan_out Conv1D layers) are refused, neve
 """
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from t2i_export.gguf.checkpoint import SafetensorsCheckpoint
+from t2i_export.gguf.json_file import read_json_object
 
 _LORA_KEY = re.compile(r"^(?:base_model\.model\.)?(?P<module>.+)\.lora_(?P<part>[AB])"
                        r"(?:\.[A-Za-z0-9_-]+)?\.weight$")
@@ -45,7 +45,7 @@ class LoraAdapter:
         if not config_path.is_file() or not weights_path.is_file():
             raise ValueError(f"{adapter_dir}: a LoRA adapter needs adapter_config.json and "
                              "adapter_model.safetensors")
-        config = json.loads(config_path.read_text(encoding="utf-8"))
+        config = read_json_object(config_path)
         _check_plain_lora(config, adapter_dir)
         weights = SafetensorsCheckpoint.open_file(weights_path)
         return cls(weights, _pair_factors(weights.names, config, adapter_dir))

@@ -5,13 +5,14 @@ models this project ships (Llama-3.x Instruct, Qwen2.5 Instruct, the tiny random
 """
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import gguf
 import numpy as np
+
+from t2i_export.gguf.json_file import read_json_object
 
 # HF class -> (GGUF architecture, whether q/k rows need llama.cpp's RoPE permutation).
 # Llama checkpoints store q/k for HF's "rotate half" RoPE; llama.cpp's LLAMA graph uses the
@@ -47,18 +48,26 @@ class ModelSpec:
         return gguf.MODEL_ARCH_NAMES[self.arch]
 
 
+_REQUIRED_KEYS = ("num_attention_heads", "hidden_size", "num_hidden_layers", "intermediate_size",
+                  "vocab_size")
+
+
 def read_model_spec(model_dir: Path) -> ModelSpec:
     """Parse ``model_dir/config.json``; ValueError for a missing file or an unsupported model."""
     config_path = Path(model_dir) / "config.json"
     if not config_path.is_file():
         raise ValueError(f"no config.json in {model_dir}: not a transformers checkpoint")
-    config = json.loads(config_path.read_text(encoding="utf-8"))
+    config = read_json_object(config_path)
     names = config.get("architectures") or []
-    supported = [n for n in names if n in SUPPORTED_ARCHITECTURES]
+    names = names if isinstance(names, list) else [names]
+    supported = [n for n in names if isinstance(n, str) and n in SUPPORTED_ARCHITECTURES]
     if not supported:
         raise ValueError(
             f"{model_dir}: architecture {names or config.get('model_type')!r} is not supported by "
             f"the GGUF exporter (supported: {', '.join(SUPPORTED_ARCHITECTURES)})")
+    missing = [k for k in _REQUIRED_KEYS if not isinstance(config.get(k), int) or config[k] <= 0]
+    if missing:
+        raise ValueError(f"{config_path}: needs positive integer {', '.join(missing)}")
     arch, permute = SUPPORTED_ARCHITECTURES[supported[0]]
     rope = config.get("rope_parameters") or config.get("rope_scaling") or {}
     n_head = config["num_attention_heads"]

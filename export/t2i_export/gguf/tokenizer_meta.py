@@ -15,6 +15,8 @@ from pathlib import Path
 
 import gguf
 
+from t2i_export.gguf.json_file import read_json_object
+
 # Exactly what tokenizers' ByteLevel(use_regex=True) applies (the GPT-2 regex); llama.cpp's
 # "gpt-2" pre-tokenizer uses the same expression.
 GPT2_PATTERN = "byte-level-gpt2"
@@ -43,7 +45,7 @@ def write_tokenizer_metadata(writer: gguf.GGUFWriter, model_dir: Path, vocab_siz
     if not tokenizer_path.is_file():
         raise ValueError(f"no tokenizer.json in {model_dir}: only fast (tokenizers) byte-level "
                          "BPE tokenizers can be exported to GGUF")
-    spec = json.loads(tokenizer_path.read_text(encoding="utf-8"))
+    spec = read_json_object(tokenizer_path)
     if spec.get("model", {}).get("type") != "BPE":
         raise ValueError(f"{tokenizer_path}: tokenizer model {spec.get('model', {}).get('type')!r} "
                          "is not BPE; only byte-level BPE tokenizers are supported")

@@ -5,6 +5,7 @@ import argparse
 import sys
 
 from t2i_engines.errors import EngineError
+from t2i_sdk.cli.one_line import one_line
 from t2i_sdk.errors import T2IError
 
 
@@ -24,11 +25,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.run(args) or 0
-    except (T2IError, EngineError) as exc:
-        print(f"t2i: error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:  # unwritable output folder, full disk, ...
-        print(f"t2i: error: {exc}", file=sys.stderr)
+    except (T2IError, EngineError, OSError) as exc:  # OSError: unreadable bundle, full disk, ...
+        print(f"t2i: error: {one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("t2i: interrupted", file=sys.stderr)
