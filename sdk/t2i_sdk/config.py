@@ -71,6 +71,14 @@ class PipelineConfig:
 
 
 def config_from_options(cls, options: dict):
-    """Build a config dataclass from a bundle's ``options`` dict, ignoring unknown keys."""
-    names = {f.name for f in fields(cls)}
-    return cls(**{k: v for k, v in options.items() if k in names})
+    """A config dataclass built from a bundle's ``options`` dict.
+
+    Raises ``InputError`` naming an unknown key and listing the known ones: a misspelt
+    option must not fall back to its default unnoticed.
+    """
+    names = [f.name for f in fields(cls)]
+    unknown = [k for k in options if k not in names]
+    if unknown:
+        raise InputError(f"unknown {cls.__name__} option {unknown[0]!r} "
+                         f"(known: {', '.join(names)})")
+    return cls(**options)

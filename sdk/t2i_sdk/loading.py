@@ -12,18 +12,18 @@ from typing import Callable
 from t2i_engines.errors import EngineError
 from t2i_sdk.budget import CostCache
 from t2i_sdk.bundle import component_dir, load_bundle
+from t2i_sdk.bundle.hashing import resolve_member
+from t2i_sdk.bundle.options import engine_kwargs
+from t2i_sdk.bundle.safetensors_header import read_safetensors_header
+from t2i_sdk.bundle.staging import staged_component
 from t2i_sdk.config import PipelineConfig, RewriteConfig, config_from_options
 from t2i_sdk.errors import BundleError
 from t2i_sdk.planning.box_geometry import GeometryConfig
 
 
-# Drafter options the pipeline reads itself (not engine settings): the layout box geometry.
-PIPELINE_OPTIONS = ("layout",)
-
-
 def engine_options(entry) -> dict:
-    """A component's options minus those meant for the pipeline."""
-    return {k: v for k, v in entry.options.items() if k not in PIPELINE_OPTIONS}
+    """The part of a component's options its engine's ``load`` takes (see bundle/options.py)."""
+    return engine_kwargs(entry.role, entry.options)
 
 
 def _torch_gligen(path, entry, device):
@@ -40,8 +40,8 @@ def _torch_clip(path, entry, device):
 
 def _torch_img2img(path, entry, device):
     from t2i_engines.pytorch.img2img_refiner import Img2ImgRefinerEngine
-    options = {k: v for k, v in entry.options.items() if k == "guidance_scale"}
-    return Img2ImgRefinerEngine.load(path, device=device, dtype=entry.dtype, **options)
+    return Img2ImgRefinerEngine.load(path, device=device, dtype=entry.dtype,
+                                     **engine_options(entry))
 
 
 def _torch_causal_lm(path, entry, device):
@@ -64,9 +64,8 @@ def _ort_clip(path, entry, device):
 
 def _ort_img2img(path, entry, device):
     from t2i_engines.onnxruntime.img2img_refiner import OrtImg2ImgRefinerEngine
-    options = {k: v for k, v in entry.options.items() if k == "guidance_scale"}
     return OrtImg2ImgRefinerEngine.load(path, device=device, dtype=entry.dtype,
-                                        runtime=entry.engine, **options)
+                                        runtime=entry.engine, **engine_options(entry))
 
 
 def _llamacpp_causal_lm(path, entry, device):
@@ -96,39 +95,86 @@ LOADERS: dict[tuple[str, str], Callable] = {
 
 
 def load_component(bundle_dir: Path, entry, device: str):
-    """The stage object for one bundle component, on the engine its entry names."""
+    """The stage object for one bundle component, on the engine its entry names.
+
+    The engine reads a private staging folder holding only the files ``bundle.json`` lists
+    for the component (see ``t2i_sdk.bundle.staging``), removed once it is loaded. Any
+    failure to load is a ``BundleError`` naming the component and the bundle path.
+    """
     loader = LOADERS.get((entry.engine, entry.kind))
     if loader is None:
         raise BundleError(f"component {entry.role!r}: no engine for kind {entry.kind!r} on "
                           f"engine {entry.engine!r} in this install")
     path = component_dir(bundle_dir, entry)
+    staged = None
     try:
-        return loader(path, entry, device)
+        for rel in entry.files:  # a rehashed manifest can vouch for a corrupt file
+            if rel.endswith(".safetensors"):
+                read_safetensors_header(resolve_member(path, rel))
+        with staged_component(path, entry.files) as staged:
+            return loader(staged, entry, device)
     except ImportError as exc:  # an engine's optional dependency is not installed
         raise BundleError(f"component {entry.role!r} needs {exc.name or exc}: install the extra for "
                           f"engine {entry.engine!r} (see README)") from exc
-    except (EngineError, OSError, ValueError) as exc:  # unreadable files, mismatched engines
-        raise BundleError(f"component {entry.role!r} at {path}: {exc}") from exc
+    except load_errors() as exc:  # unreadable or corrupt files, mismatched engines
+        detail = _one_line(exc, staged, path)
+        raise BundleError(f"component {entry.role!r} at {path}: {detail}") from exc
+
+
+def load_errors() -> tuple[type[BaseException], ...]:
+    """What loaders raise for files they cannot use: corrupt, truncated or mismatched.
+
+    Beyond ``OSError``/``ValueError``: ``KeyError`` (a field missing from a JSON config),
+    ``RuntimeError`` (torch: weights whose shapes don't fit the config) and safetensors'
+    ``SafetensorError``, which derives from ``Exception`` only.
+    """
+    errors = [EngineError, OSError, ValueError, KeyError, RuntimeError]
+    try:
+        from safetensors import SafetensorError
+        errors.append(SafetensorError)
+    except ImportError:  # no torch extra installed: nothing loads safetensors
+        pass
+    return tuple(errors)
+
+
+def _one_line(exc: BaseException, staged: Path | None, path: Path) -> str:
+    """``exc`` as one line, the staging folder shown as the bundle's component folder."""
+    text = str(exc) or type(exc).__name__
+    if staged is not None:
+        text = text.replace(str(staged), str(path))
+    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    if isinstance(exc, (OSError, ValueError, EngineError)):
+        return first
+    return f"{type(exc).__name__}: {first}"  # KeyError('x') alone would say only 'x'
 
 
 def _pipeline_config(manifest, config: PipelineConfig | None) -> PipelineConfig:
+    """The bundle's pipeline settings (options were type-checked when bundle.json was read)."""
     if config is not None:
         return config
     fields = {}
     layout = manifest.components["drafter"].options.get("layout")
     if layout is not None:
-        if not isinstance(layout, dict):
-            raise BundleError(f"drafter option 'layout' must be an object, got {layout!r}")
-        try:
-            fields["layout"] = config_from_options(GeometryConfig, layout)
-        except (TypeError, ValueError) as exc:
-            raise BundleError(f"drafter option 'layout': {exc}") from exc
+        fields["layout"] = _config("drafter option 'layout'", GeometryConfig, layout)
     if "refiner" in manifest.components:
         opts = manifest.components["refiner"].options
         fields.update({k: opts[k] for k in ("refine_strength", "refine_steps") if k in opts})
     if "rewriter" in manifest.components:
-        fields["rewrite"] = config_from_options(RewriteConfig, manifest.components["rewriter"].options)
-    return PipelineConfig(**fields)
+        fields["rewrite"] = _config("rewriter options", RewriteConfig,
+                                    manifest.components["rewriter"].options)
+    try:
+        return PipelineConfig(**fields)
+    except ValueError as exc:
+        raise BundleError(f"refiner options: {exc}") from exc
+
+
+def _config(what: str, cls, options):
+    if not isinstance(options, dict):
+        raise BundleError(f"{what} must be an object, got {options!r}")
+    try:
+        return config_from_options(cls, options)
+    except (TypeError, ValueError) as exc:
+        raise BundleError(f"{what}: {exc}") from exc
 
 
 def load_pipeline(cls, path, *, device, config, calibrate, verify, cache_dir):

@@ -14,6 +14,7 @@ from t2i_sdk.bundle.hashing import SKIPPED_DIRS, hash_tree, list_files
 from t2i_sdk.bundle.manifest import (OPTIONAL_ROLES, REQUIRED_ROLES, ROLE_KIND, ROLES,
                                      SCHEMA_VERSION, BundleManifest, ComponentEntry,
                                      write_manifest)
+from t2i_sdk.bundle.options import check_options
 from t2i_sdk.errors import BundleError
 
 TORCH_DTYPES = ("float32", "float16", "bfloat16")
@@ -75,7 +76,8 @@ def create_bundle(out_dir: str | Path, sources: dict[str, str | Path], *,
     local sources' kinds and pickles). The bundle is assembled in a hidden temp folder and
     renamed to ``out_dir`` only when complete. Pickled weights (``*.bin``, ``*.pt``, ...) are
     skipped with a warning when safetensors sit beside them, refused otherwise; hub downloads
-    fetch only ``HUB_ALLOW_PATTERNS``. ``options[role]`` is stored verbatim (must be JSON-able).
+    fetch only ``HUB_ALLOW_PATTERNS``. ``options[role]`` is stored verbatim; it must be JSON-able
+    and use only the keys and types ``t2i_sdk.bundle.options`` lists for the role.
     """
     out_dir = Path(out_dir)
     options = options or {}
@@ -131,6 +133,7 @@ def _check_options(options: dict, sources: dict) -> None:
             json.dumps(opts, allow_nan=False)
         except (TypeError, ValueError) as e:
             raise BundleError(f"options for {role} are not JSON-able: {e}") from None
+        check_options(role, opts, "bundle create")
 
 
 def _resolve_source(role: str, src: str | Path) -> _Source:

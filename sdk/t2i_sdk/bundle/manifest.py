@@ -19,6 +19,7 @@ from pathlib import Path, PurePosixPath
 
 from t2i_sdk.bundle.atomic import atomic_write_text
 from t2i_sdk.bundle.hashing import resolve_member, verify_files
+from t2i_sdk.bundle.options import check_options, short_repr
 from t2i_sdk.errors import BundleError
 
 SCHEMA_VERSION = 1
@@ -31,7 +32,7 @@ ROLES = REQUIRED_ROLES + OPTIONAL_ROLES
 ROLE_KIND = {"drafter": "gligen", "scorer": "clip", "refiner": "img2img",
              "rewriter": "causal-lm", "planner": "causal-lm"}
 KINDS = ("gligen", "clip", "img2img", "causal-lm")
-ENGINES = ("torch", "onnxruntime", "tensorrt", "llama.cpp")  # only "torch" has a backend today
+ENGINES = ("torch", "onnxruntime", "tensorrt", "llama.cpp")  # loaders: t2i_sdk.loading.LOADERS
 DTYPES = ("float32", "float16", "bfloat16", "int8", "int4")
 
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
@@ -79,13 +80,26 @@ def read_manifest(bundle_dir: str | Path) -> BundleManifest:
     path = bundle_dir / MANIFEST_NAME
     if not path.is_file():
         raise BundleError(f"{bundle_dir}: no {MANIFEST_NAME} (not a bundle, or an unfinished one)")
+    return parse_manifest_bytes(path.read_bytes(), path)
+
+
+def parse_manifest_bytes(raw: bytes, where: Path) -> BundleManifest:
+    """The manifest in ``raw`` (the bytes of a ``bundle.json``); ``where`` names it in errors.
+
+    Raises ``BundleError``, and nothing else, for any content that is not a valid manifest.
+    """
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
-        raise BundleError(f"{path}: not UTF-8 text") from None
+        raise BundleError(f"{where}: not UTF-8 text") from None
     except json.JSONDecodeError as e:
-        raise BundleError(f"{path}: bad JSON at line {e.lineno} col {e.colno}: {e.msg}") from None
-    return _parse_manifest(data, path)
+        raise BundleError(f"{where}: bad JSON at line {e.lineno} col {e.colno}: {e.msg}") from None
+    except RecursionError:
+        raise BundleError(f"{where}: JSON nested too deeply") from None
+    except ValueError as e:  # e.g. an integer literal past Python's digit limit
+        raise BundleError(f"{where}: bad JSON: {str(e)[:80]}") from None
+    _check_no_surrogates(data, where)
+    return _parse_manifest(data, where)
 
 
 def write_manifest(bundle_dir: str | Path, manifest: BundleManifest) -> None:
@@ -133,6 +147,7 @@ def _parse_manifest(data, where: Path) -> BundleManifest:
     if not isinstance(data, dict):
         raise BundleError(f"{where}: top level must be a JSON object")
     version = _field(data, "schema_version", int, where)
+    _check_known_fields(data, _MANIFEST_FIELDS, "", where)
     if version not in SUPPORTED_SCHEMA_VERSIONS:
         supported = ", ".join(map(str, SUPPORTED_SCHEMA_VERSIONS))
         raise BundleError(f"{where}: unknown schema_version {version} (this t2i-sdk reads "
@@ -142,7 +157,7 @@ def _parse_manifest(data, where: Path) -> BundleManifest:
     raw = _field(data, "components", dict, where)
     for role in raw:
         if role not in ROLES:
-            raise BundleError(f"{where}: unknown role {role!r} in components "
+            raise BundleError(f"{where}: unknown role {short_repr(role)} in components "
                               f"(roles: {', '.join(ROLES)})")
     for role in REQUIRED_ROLES:
         if role not in raw:
@@ -155,6 +170,7 @@ def _parse_entry(role: str, body, where: Path) -> ComponentEntry:
     ctx = f"components.{role}"
     if not isinstance(body, dict):
         raise BundleError(f"{where}: {ctx} must be a JSON object")
+    _check_known_fields(body, _ENTRY_FIELDS, ctx, where)
     kind = _choice(body, "kind", KINDS, ctx, where)
     if kind != ROLE_KIND[role]:
         raise BundleError(f"{where}: {ctx}.kind is {kind!r} but a {role} must be "
@@ -170,19 +186,21 @@ def _parse_entry(role: str, body, where: Path) -> ComponentEntry:
         check_relative_path(rel, f"{where}: {ctx}.files")
         if not isinstance(digest, str) or not _SHA256_HEX.fullmatch(digest):
             raise BundleError(f"{where}: {ctx}.files[{rel!r}] is not a sha256 hex digest")
-    options = body.get("options", {})
-    if not isinstance(options, dict):
-        raise BundleError(f"{where}: {ctx}.options must be a JSON object")
+    options = check_options(role, body.get("options", {}), str(where))
     return ComponentEntry(role, kind, engine, path, dtype, dict(files), options)
 
 
 def check_relative_path(path: str, ctx: str) -> None:
     """Refuse empty, absolute, backslashed or ``..`` paths: a bundle never points outside itself."""
+    if "\0" in path or not _encodable(path):
+        raise BundleError(f"{ctx}: {path!r} is not a usable file name (NUL or invalid Unicode)")
     pure = PurePosixPath(path)
     if not path or pure.is_absolute() or "\\" in path or re.match(r"[A-Za-z]:", path):
         raise BundleError(f"{ctx}: {path!r} must be a relative POSIX path inside the bundle")
     if ".." in pure.parts:
         raise BundleError(f"{ctx}: {path!r} escapes the bundle ('..' is not allowed)")
+    if pure.as_posix() != path:
+        raise BundleError(f"{ctx}: {path!r} is not in normal form (write {pure.as_posix()!r})")
     if pure == PurePosixPath("."):
         raise BundleError(f"{ctx}: {path!r} must name a folder inside the bundle, not the bundle")
 
@@ -194,16 +212,50 @@ def _field(obj: dict, key: str, typ: type, where: Path, ctx: str = ""):
     value = obj[key]
     if not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
         raise BundleError(f"{where}: field {name!r} must be a JSON "
-                          f"{_JSON_TYPE_NAMES[typ]}, got {value!r}")
+                          f"{_JSON_TYPE_NAMES[typ]}, got {short_repr(value)}")
     return value
 
 
 def _choice(obj: dict, key: str, allowed: tuple[str, ...], ctx: str, where: Path) -> str:
     value = _field(obj, key, str, where, ctx)
     if value not in allowed:
-        raise BundleError(f"{where}: {ctx}.{key}: unknown {key} {value!r} "
+        raise BundleError(f"{where}: {ctx}.{key}: unknown {key} {short_repr(value)} "
                           f"(known: {', '.join(allowed)})")
     return value
 
 
+def _check_known_fields(obj: dict, known: tuple[str, ...], ctx: str, where: Path) -> None:
+    """Refuse a field this schema version does not define: a misspelt one would be ignored."""
+    for key in obj:
+        if key not in known:
+            name = f"{ctx}.{key}" if ctx else key
+            raise BundleError(f"{where}: unknown field {name[:80]!r} (known: {', '.join(known)})")
+
+
+def _check_no_surrogates(data, where: Path) -> None:
+    """Refuse strings holding lone UTF-16 surrogates (``"\\ud800"``): no file or tokenizer
+    can take them. Walks the tree without recursion (json already bounded its depth)."""
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if not _encodable(item):
+                raise BundleError(f"{where}: a string holds a lone UTF-16 surrogate escape")
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+_MANIFEST_FIELDS = ("schema_version", "name", "created_by", "components")
+_ENTRY_FIELDS = ("kind", "engine", "path", "dtype", "files", "options")
 _JSON_TYPE_NAMES = {int: "integer", str: "string", dict: "object"}
