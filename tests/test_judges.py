@@ -250,12 +250,21 @@ def test_http_judge_client_error_is_not_retried(server):
     assert len(server.requests) == 1
 
 
-@pytest.mark.parametrize("payload", [b"<html>oops</html>", _reply("Image 1 is nicer"),
-                                     {"choices": []}])
-def test_http_judge_garbage_is_an_unparsed_tie(server, payload):
+@pytest.mark.parametrize("payload", [_reply("Image 1 is nicer"), _reply(None)])
+def test_http_judge_unreadable_answer_is_an_unparsed_tie(server, payload):
     server.script = lambda n, body: (200, payload)
     verdict = HTTPJudge(_url(server), "m").compare("p", RED, BLUE, "quality")
     assert verdict.vote == 0 and verdict.parsed is False and verdict.raw
+
+
+@pytest.mark.parametrize("payload", [b"<html>oops</html>", {"choices": []}, {"error": "x"},
+                                     b"[" * 100_000])
+def test_http_judge_reply_that_is_no_chat_completion_raises(server, payload):
+    # a wrong URL (an HTML page) or a broken server: a clear error, not a round of ties
+    server.script = lambda n, body: (200, payload)
+    with pytest.raises(JudgeServerError, match="did not answer with a chat completion"):
+        HTTPJudge(_url(server), "m", retries=3).compare("p", RED, BLUE, "quality")
+    assert len(server.requests) == 1  # not retried
 
 
 def test_http_judge_unreachable_server_raises(server):

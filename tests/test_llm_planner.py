@@ -195,3 +195,135 @@ def test_layout_from_json_raises_on_bad_schema():
     assert layout_from_json(GOOD, PROMPT).source == "llm"
     with pytest.raises(LayoutJSONError, match="not a JSON object"):
         layout_from_json([GOOD], PROMPT)
+
+
+# --- bounded replies: object count, size, nesting, phrase length ----------------------------
+
+def test_layout_with_too_many_objects_keeps_the_first_30_with_a_note():
+    from t2i_engines.draft_args import MAX_GLIGEN_OBJECTS
+
+    many = [obj(box=(0.01 * (i % 50), 0.1, 0.01 * (i % 50) + 0.3, 0.4)) for i in range(10_000)]
+    layout = layout_from_json({"objects": many, "background": None}, PROMPT)
+    assert layout.source == "llm" and len(layout.objects) == MAX_GLIGEN_OBJECTS == 30
+    assert "10,000 objects; kept the first 30" in layout.notes[0]
+    # and through the planner: a reply that big is refused by size, and the rules take over
+    reply = with_objects(*many)
+    assert_fell_back(LLMPlanner(FakeLM(reply)).plan(PROMPT), PROMPT, "character cap")
+
+
+@pytest.mark.parametrize("reply, reason", [
+    ("[" * 100_000, "character cap"),
+    ("{" * 30_000, "levels deep"),
+    ('{"objects": ' + "[" * 5000 + "]" * 5000 + "}", "levels deep"),
+    ('{"objects": [], "n": ' + "1" * 5000 + "}", "no JSON object"),  # int over 4300 digits
+    ("{" * 10_000 + '"objects"', "levels deep"),
+])
+def test_hostile_replies_fall_back_without_crashing(reply, reason):
+    assert_fell_back(LLMPlanner(FakeLM(reply)).plan(PROMPT), PROMPT, reason)
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting():
+    phrase = "a red apple " + "[[{{" * 10
+    layout = LLMPlanner(FakeLM(with_objects(obj(phrase=phrase)))).plan(PROMPT)
+    assert layout.source == "llm" and layout.objects[0].phrase == phrase.strip()
+
+
+def test_long_phrases_and_backgrounds_are_cut_and_labels_refused():
+    from t2i_sdk.layout import MAX_PHRASE_CHARS
+
+    reply = with_objects(obj(phrase="a red apple " + "very " * 1000),
+                         background="in a kitchen " * 100)
+    layout = LLMPlanner(FakeLM(reply)).plan(PROMPT)
+    assert layout.source == "llm"
+    assert len(layout.objects[0].phrase) <= MAX_PHRASE_CHARS
+    assert layout.objects[0].phrase.startswith("a red apple very")
+    assert len(layout.background) <= MAX_PHRASE_CHARS
+    assert any("phrase cut from" in n for n in layout.notes)
+    long_label = "apple " * 20
+    layout = LLMPlanner(FakeLM(with_objects(obj(label=long_label)))).plan(long_label)
+    assert_fell_back(layout, long_label, "longer than 64")
+
+
+@pytest.mark.parametrize("box", ["0011", {"a": 1, "b": 2, "c": 3, "d": 4}, [True, 0, 1, 1],
+                                 [0, 0, 10 ** 400, 1], [0, 0, None, 1]])
+def test_boxes_that_are_not_four_numbers_are_dropped(box):
+    bad = {**obj(), "box": box}
+    layout = LLMPlanner(FakeLM(with_objects(bad, obj("cup", color="blue")))).plan(PROMPT)
+    assert layout.source == "llm" and [o.label for o in layout.objects] == ["cup"]
+    assert "not four numbers" in layout.notes[0]
+
+
+def test_layout_json_errors_are_input_errors():
+    from t2i_sdk.errors import InputError
+
+    assert issubclass(LayoutJSONError, InputError)
+
+
+# --- chat templates the Jinja sandbox blocks: one-line engine errors at load ----------------
+
+SANDBOX_ESCAPE = "{{ ''.__class__.__mro__[1].__subclasses__() }}"
+RAISES_ON_BOOM = ("{% for m in messages %}{% if m['content'] == 'boom' %}"
+                  "{{ raise_exception('boom is not allowed') }}{% endif %}"
+                  "{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}assistant:")
+
+
+@pytest.fixture(scope="module")
+def tiny_llama_dir(tmp_path_factory):
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    from t2i_engines.pytorch.tiny.causal_lm import build_tiny_llama
+
+    return build_tiny_llama(tmp_path_factory.mktemp("llama"), seed=0)
+
+
+def _with_template(src, dst, template: str):
+    import shutil
+
+    shutil.copytree(src, dst)
+    (dst / "chat_template.jinja").write_text(template)
+    return dst
+
+
+@pytest.mark.parametrize("template, kind", [(SANDBOX_ESCAPE, "SecurityError"),
+                                            ("{% for %}", "TemplateSyntaxError")])
+def test_transformers_engine_refuses_a_bad_template_at_load(tiny_llama_dir, tmp_path, template,
+                                                            kind):
+    from t2i_engines.errors import EngineError
+    from t2i_engines.pytorch.causal_lm import CausalLMEngine
+
+    bad = _with_template(tiny_llama_dir, tmp_path / "bad", template)
+    with pytest.raises(EngineError) as info:
+        CausalLMEngine.load(bad, device="cpu")
+    message = str(info.value)
+    assert "\n" not in message and "chat template" in message and str(bad) in message
+    assert kind in message
+
+
+def test_transformers_engine_template_failing_later_is_an_engine_error(tiny_llama_dir, tmp_path):
+    from t2i_engines.errors import EngineError
+    from t2i_engines.pytorch.causal_lm import CausalLMEngine
+
+    engine = CausalLMEngine.load(_with_template(tiny_llama_dir, tmp_path / "m", RAISES_ON_BOOM),
+                                 device="cpu")
+    assert engine.generate([{"role": "user", "content": "a cat"}], n=1, seed=0,
+                           max_new_tokens=2)
+    with pytest.raises(EngineError, match=r"chat template .*boom is not allowed"):
+        engine.generate([{"role": "user", "content": "boom"}], n=1, seed=0, max_new_tokens=2)
+    # the LLM planner treats it like any model failure: the rule planner's layout, noted
+    layout = LLMPlanner(engine).plan("boom")
+    assert layout.source == "rule" and "boom is not allowed" in layout.notes[0]
+
+
+def test_llamacpp_engine_refuses_a_sandbox_escape_at_load(tiny_llama_dir, tmp_path):
+    pytest.importorskip("llama_cpp")
+    pytest.importorskip("gguf")
+    from t2i_engines.errors import EngineError
+    from t2i_engines.llamacpp.causal_lm import LlamaCppEngine
+    from t2i_export.gguf import convert_to_gguf
+
+    bad = _with_template(tiny_llama_dir, tmp_path / "bad", SANDBOX_ESCAPE)
+    gguf_path = convert_to_gguf(bad, tmp_path / "bad.gguf", out_type="f32")
+    with pytest.raises(EngineError) as info:
+        LlamaCppEngine.load(gguf_path, device="cpu", n_ctx=256)
+    message = str(info.value)
+    assert "\n" not in message and "SecurityError" in message and "bad.gguf" in message

@@ -13,6 +13,9 @@ BASIC_COLORS = (
     "brown", "black", "white", "gray",
 )
 MIN_BOX_SIDE = 0.02  # boxes thinner than this are degenerate: nothing can be drawn in them
+# A GLIGEN phrase is cut to CLIP's 77 tokens by the drafter anyway; 200 characters is more
+# than that, and keeps layouts (and their JSON, notes and contact sheets) small.
+MAX_PHRASE_CHARS = 200
 
 Box = tuple[float, float, float, float]
 
@@ -51,18 +54,34 @@ class Layout:
         return json.dumps(self.to_dict())
 
 
+def clip_phrase(text: str, max_chars: int = MAX_PHRASE_CHARS) -> str:
+    """``text`` unchanged when it has at most ``max_chars`` characters, else cut at the last
+    space before the limit (mid-word when there is none) and stripped."""
+    if len(text) <= max_chars:
+        return text
+    cut = text[:max_chars]
+    space = cut.rfind(" ")
+    return (cut[:space] if space > 0 else cut).strip()
+
+
 def sanitize_box(box, min_side: float = MIN_BOX_SIDE) -> tuple[Box | None, str | None]:
     """Clamp a box into [0, 1] and reorder inverted corners.
 
-    Returns ``(box, note)``: ``box`` is None when it is unusable (not 4 finite numbers, or
-    thinner than ``min_side`` after clamping); ``note`` says what was changed, or is None.
+    Returns ``(box, note)``: ``box`` is None when it is unusable (not a list or tuple of 4
+    finite numbers, or thinner than ``min_side`` after clamping); ``note`` says what was
+    changed, or is None. Numbers written as strings ("0.5") are read; booleans are not numbers.
     """
+    shown = _short_repr(box)
+    if not isinstance(box, (list, tuple)) or len(box) != 4:
+        return None, f"dropped box {shown}: not four numbers"
     try:
+        if any(isinstance(v, bool) or not isinstance(v, (int, float, str)) for v in box):
+            raise TypeError
         vals = [float(v) for v in box]
-    except (TypeError, ValueError):
-        return None, f"dropped box {box!r}: not four numbers"
-    if len(vals) != 4 or not all(math.isfinite(v) for v in vals):
-        return None, f"dropped box {box!r}: not four finite numbers"
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an int past float range
+        return None, f"dropped box {shown}: not four numbers"
+    if not all(math.isfinite(v) for v in vals):
+        return None, f"dropped box {shown}: not four finite numbers"
     x0, y0, x1, y1 = vals
     notes = []
     if x0 > x1 or y0 > y1:
@@ -73,7 +92,18 @@ def sanitize_box(box, min_side: float = MIN_BOX_SIDE) -> tuple[Box | None, str |
     if clamped != (x0, y0, x1, y1):
         notes.append("clamped to [0, 1]")
     x0, y0, x1, y1 = clamped
+    shown = [round(v, 4) for v in vals]
     if x1 - x0 < min_side or y1 - y0 < min_side:
-        return None, f"dropped box {[round(v, 4) for v in vals]}: degenerate (side < {min_side})"
-    note = f"box {[round(v, 4) for v in vals]}: " + ", ".join(notes) if notes else None
+        return None, f"dropped box {shown}: degenerate (side < {min_side})"
+    note = f"box {shown}: " + ", ".join(notes) if notes else None
     return (x0, y0, x1, y1), note
+
+
+def _short_repr(value, limit: int = 80) -> str:
+    """``repr(value)`` cut to ``limit`` characters (a note must stay one short line); never
+    raises, whatever ``value`` is (a huge int's repr would)."""
+    try:
+        text = repr(value)
+    except (ValueError, RecursionError):  # a huge int; a deeply nested list
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[:limit - 3] + "..."

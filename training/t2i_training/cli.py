@@ -98,6 +98,7 @@ def cmd_dpo(args) -> int:
     from t2i_training import report
     from t2i_training.config import load_config
     from t2i_training.finalize import finalize
+    from t2i_training.judges.http_judge import JudgeServerError
     from t2i_training.rounds import resolve_base_model, train
     from t2i_training.run_dir import RunDir
 
@@ -110,8 +111,12 @@ def cmd_dpo(args) -> int:
                   f"{report._num(rep['dpo'].get('loss'))}, median rewrite "
                   f"{rep['prompt_tokens']['sampled'].get('p50', '-')} tokens")
 
-    with _phase_bars(err) as progress:
-        reports = train(config, progress=progress, log=err.print, on_round=on_round)
+    try:
+        with _phase_bars(err) as progress:
+            reports = train(config, progress=progress, log=err.print, on_round=on_round)
+    except JudgeServerError as exc:
+        raise JudgeServerError(f"{exc} (finished work is saved in {config.run_dir}; fix the "
+                               f"judge and run the same command again to resume)") from None
     out.print(report.summary_table(reports))
     if not args.no_export:
         run = RunDir(config.run_dir)
@@ -132,12 +137,13 @@ def cmd_eval(args) -> int:
     from t2i_training.data import load_prompts, prompt_specs
     from t2i_training.evaluation import compare_with_base
     from t2i_training.policy import load_policy
-    from t2i_training.rounds import BlankRenderer, PipelineRenderer, build_judge
+    from t2i_training.rounds import BlankRenderer, PipelineRenderer, build_judge, check_judge
 
     adapter = Path(args.adapter)
     base = Path(args.base_model) if args.base_model else _adapter_base(adapter)
     prompts = load_prompts(args.prompts)
     judge = build_judge(JudgeSpec.parse(args.judge), prompt_specs(args.prompts))
+    check_judge(judge)  # before the policy loads
     renderer = (PipelineRenderer(args.bundle, steps=args.steps, device=args.device)
                 if args.bundle else BlankRenderer())
     policy = load_policy(base, adapter_dir=adapter, quantization=args.quantization,

@@ -26,6 +26,7 @@ from t2i_training.config import JudgeSpec, RunConfig
 from t2i_training.data import (load_prompts, prompt_specs, round_prompts, split_prompts,
                                spread_subset, stable_seed)
 from t2i_training.evaluation import evaluate_prompt
+from t2i_training.judges.http_judge import JudgeServerError
 from t2i_training.judges.protocol import PairwiseJudge, Sample
 from t2i_training.policy import (Policy, load_policy, read_adapter_metrics, sample_rewrites,
                                  save_adapter, use_adapter)
@@ -91,7 +92,10 @@ def build_judge(spec: JudgeSpec, specs: dict[str, str] | None = None) -> Pairwis
         return VLMJudge(**spec.options)
     if spec.kind == "http":
         from t2i_training.judges.http_judge import HTTPJudge
-        return HTTPJudge(**spec.options)
+        try:
+            return HTTPJudge(**spec.options)
+        except TypeError as e:  # a missing or misspelled option
+            raise InputError(f"judge.options: {e}") from None
     import importlib
     module, _, name = spec.target.partition(":")
     try:
@@ -99,6 +103,21 @@ def build_judge(spec: JudgeSpec, specs: dict[str, str] | None = None) -> Pairwis
     except (ImportError, AttributeError, ValueError) as e:
         raise InputError(f"judge.target {spec.target!r}: {e}") from None
     return factory(**spec.options)
+
+
+def check_judge(judge: PairwiseJudge) -> None:
+    """Ask the judge one question if it has a ``check()`` (the HTTP judge does), so a dead,
+    slow or misconfigured judge server fails in seconds, before sampling and rendering spend
+    minutes on work the judge phase would then stop at. Raises what ``check()`` raises (for
+    the HTTP judge: ``JudgeServerError``, a ``T2IError``)."""
+    check = getattr(judge, "check", None)
+    if not callable(check):
+        return
+    try:
+        check()
+    except JudgeServerError as exc:
+        raise JudgeServerError(f"the judge failed a test question before any work started: "
+                               f"{exc}") from None
 
 
 def render_seed(config: RunConfig, prompt: str) -> int:
@@ -381,6 +400,8 @@ def train(config: RunConfig, *, judge: PairwiseJudge | None = None,
         env.progress = progress
     if log is not None:
         env.log = log
+    if set(range(1, config.rounds + 1)) - set(run.completed_rounds()):
+        check_judge(env.judge)
     out = []
     for index in range(1, config.rounds + 1):
         prompts_r = round_prompts(train_set, config.prompts_per_round, config.seed, index)

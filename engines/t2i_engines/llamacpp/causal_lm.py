@@ -12,6 +12,11 @@ from t2i_engines.errors import EngineSettingsError, ModelFilesError
 from t2i_engines.llamacpp.sampling import (SamplerChain, SamplingSettings, closing_bias,
                                            json_schema_grammar)
 
+# The kinds of turn the rewriter and the planner send: a template must render them at load.
+PROBE_CHAT = [{"role": "system", "content": "You rewrite prompts."},
+              {"role": "user", "content": "a cat"},
+              {"role": "assistant", "content": "a photo of a cat"},
+              {"role": "user", "content": "a dog"}]
 DEVICES = ("auto", "cuda", "mps", "cpu")
 DTYPES = ("auto", "float32", "float16", "bfloat16")
 # Extra greedy tokens a grammar may take to finish once max_new_tokens is spent (a few fields
@@ -22,19 +27,26 @@ CLOSING_TOKENS = 256
 class LlamaCppEngine:
     """One GGUF chat model in llama.cpp. Build it with :meth:`load`."""
 
-    def __init__(self, llm, device: str, grammar: str | None = None):
+    def __init__(self, llm, device: str, grammar: str | None = None, *,
+                 name: str = "the GGUF file"):
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         self.llm = llm
         self.device = device
         self.grammar = grammar
+        self.name = name
         self._vocab = llama_vocab(llm)
         template = llm.metadata.get("tokenizer.chat_template")
         if not template:
-            raise ModelFilesError("the GGUF file has no tokenizer.chat_template")
-        # Same Jinja environment and helpers as transformers' apply_chat_template.
-        self._formatter = Jinja2ChatFormatter(
-            template, eos_token=self._piece(llm.token_eos()), bos_token=self._piece(llm.token_bos()))
+            raise ModelFilesError(f"{name} has no tokenizer.chat_template")
+        # Same Jinja environment (a sandbox) and helpers as transformers' apply_chat_template.
+        try:
+            self._formatter = Jinja2ChatFormatter(
+                template, eos_token=self._piece(llm.token_eos()),
+                bos_token=self._piece(llm.token_bos()))
+        except Exception as exc:  # TemplateSyntaxError and kin: the file's template is at fault
+            raise ModelFilesError(template_error(name, exc)) from exc
+        self._render_chat(PROBE_CHAT)  # a template the sandbox blocks fails here, not later
         self._closing_bias: dict[int, float] | None = None
 
     @classmethod
@@ -61,7 +73,11 @@ class LlamaCppEngine:
                 main_gpu=gpu_index, logits_all=False, verbose=False)
         except (ValueError, RuntimeError) as exc:
             raise ModelFilesError(f"llama.cpp could not load {gguf_path}: {exc}") from exc
-        engine = cls(llm, device, grammar)
+        try:
+            engine = cls(llm, device, grammar, name=str(gguf_path))
+        except ModelFilesError:
+            llm.close()
+            raise
         if grammar is not None:
             SamplerChain(engine._vocab, grammar, None).close()  # fail at load on a bad grammar
         return engine
@@ -101,8 +117,17 @@ class LlamaCppEngine:
         """Render the chat template and tokenise it as-is (the template writes its own BOS)."""
         if not messages:
             raise EngineSettingsError("messages must not be empty")
-        text = self._formatter(messages=messages).prompt
+        text = self._render_chat(messages)
         return self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+
+    def _render_chat(self, messages: list[dict]) -> str:
+        """The GGUF's chat template applied to ``messages``, in llama-cpp-python's Jinja
+        sandbox; a template the sandbox blocks (``SecurityError``), that raises or that breaks
+        on these messages: one-line :class:`ModelFilesError` naming the file."""
+        try:
+            return self._formatter(messages=messages).prompt
+        except Exception as exc:  # whatever a template raises, the template is at fault
+            raise ModelFilesError(template_error(self.name, exc)) from exc
 
     def _reply(self, prompt: list[int], settings: SamplingSettings, max_new_tokens: int) -> str:
         budget = self.llm.n_ctx() - len(prompt)
@@ -153,6 +178,13 @@ class LlamaCppEngine:
         # Join bytes before decoding: one character can span several byte-level tokens.
         raw = b"".join(token_bytes(self._vocab, t, special=False) for t in tokens)
         return raw.decode("utf-8", errors="replace")
+
+
+def template_error(name, exc: BaseException) -> str:
+    """One line: whose chat template failed, and how."""
+    lines = str(exc).strip().splitlines()
+    detail = f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+    return f"the chat template of {name} cannot render a chat ({detail})"
 
 
 def find_gguf(path: Path) -> Path:

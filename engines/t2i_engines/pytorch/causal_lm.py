@@ -49,7 +49,9 @@ class CausalLMEngine:
             raise ModelFilesError(f"tokenizer at {path} has no chat template")
         if tokenizer.pad_token_id is None:  # Llama-3 ships none; pads are masked out anyway
             tokenizer.pad_token = tokenizer.eos_token
-        return cls(model.to(device).eval(), tokenizer, device)
+        engine = cls(model.to(device).eval(), tokenizer, device)
+        engine._render_chat(PROBE_CHAT)  # a template that cannot render fails here, not later
+        return engine
 
     def count_tokens(self, text: str) -> int:
         """Tokens ``text`` takes as message content (no BOS, no chat-template tokens)."""
@@ -89,10 +91,36 @@ class CausalLMEngine:
         """Render the chat template and tokenise it as-is (the template writes its own BOS)."""
         if not messages:
             raise EngineSettingsError("messages must not be empty")
-        text = self.tokenizer.apply_chat_template(messages, tokenize=False,
-                                                  add_generation_prompt=True)
+        text = self._render_chat(messages)
         enc = self.tokenizer(text, add_special_tokens=False, return_tensors="pt")
         return {k: enc[k].to(self.device) for k in ("input_ids", "attention_mask")}
+
+
+    def _render_chat(self, messages: list[dict]) -> str:
+        """The chat template applied to ``messages``. transformers renders it in a Jinja
+        sandbox; a template the sandbox blocks (``SecurityError``), that does not compile, that
+        raises, or that breaks on these messages is the model files' fault: one-line
+        :class:`ModelFilesError` naming the checkpoint."""
+        try:
+            return self.tokenizer.apply_chat_template(messages, tokenize=False,
+                                                      add_generation_prompt=True)
+        except Exception as exc:  # whatever a template raises, the template is at fault
+            name = getattr(self.tokenizer, "name_or_path", "") or "the tokenizer"
+            raise ModelFilesError(template_error(name, exc)) from exc
+
+
+# The kinds of turn the rewriter and the planner send: a template must render them at load.
+PROBE_CHAT = [{"role": "system", "content": "You rewrite prompts."},
+              {"role": "user", "content": "a cat"},
+              {"role": "assistant", "content": "a photo of a cat"},
+              {"role": "user", "content": "a dog"}]
+
+
+def template_error(name, exc: BaseException) -> str:
+    """One line: whose chat template failed, and how."""
+    lines = str(exc).strip().splitlines()
+    detail = f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+    return f"the chat template of {name} cannot render a chat ({detail})"
 
 
 @contextmanager

@@ -1,5 +1,6 @@
 """The layout reply as a JSON schema: llama.cpp turns it into a grammar, so a GGUF planner's
 output always parses (the validator in llm_planner still checks labels and box geometry)."""
+from t2i_engines.draft_args import MAX_GLIGEN_OBJECTS
 from t2i_sdk.layout import BASIC_COLORS
 
 LAYOUT_JSON_SCHEMA = {
@@ -7,7 +8,7 @@ LAYOUT_JSON_SCHEMA = {
     "properties": {
         "objects": {
             "type": "array",
-            "maxItems": 30,  # GLIGEN grounds at most 30 boxes
+            "maxItems": MAX_GLIGEN_OBJECTS,  # GLIGEN grounds at most 30 boxes
             "items": {
                 "type": "object",
                 "properties": {

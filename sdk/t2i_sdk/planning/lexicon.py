@@ -158,11 +158,17 @@ def singular_label(label: str) -> str:
     return " ".join(words[:-1] + [singularize(words[-1])])
 
 
-def mentions(prompt: str, label: str) -> bool:
-    """Does ``prompt`` name ``label``, in singular or plural? ("two wine glasses", "wine glass")."""
-    target = singular_label(label).split()
+def mention_words(prompt: str) -> tuple[str, ...]:
+    """``prompt``'s words as ``mentions`` compares them (singular, "grey" as "gray"): compute
+    once to test many labels against one long prompt."""
+    return tuple(singularize(COLOR_ALIASES.get(w, w)) for w in TOKEN_RE.findall(prompt.lower()))
+
+
+def mentions(prompt: str | tuple[str, ...], label: str) -> bool:
+    """Does ``prompt`` (text, or its ``mention_words``) name ``label`` in any number?"""
+    target = tuple(singular_label(label).split())
     if not target:
         return False
-    words = [singularize(COLOR_ALIASES.get(w, w)) for w in TOKEN_RE.findall(prompt.lower())]
+    words = mention_words(prompt) if isinstance(prompt, str) else prompt
     n = len(target)
     return any(words[i:i + n] == target for i in range(len(words) - n + 1))

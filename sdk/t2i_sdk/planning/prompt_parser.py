@@ -4,14 +4,28 @@
 groups [3 x apple/red, 1 x cup/blue], relations [(0, "left_of", 1)], background "in a kitchen".
 
 One left-to-right pass over precompiled-regex tokens; look-aheads stop at the next separator,
-so the cost grows with the prompt length times the longest phrase, not faster.
+so the cost grows with the prompt length times the longest phrase, not faster. Bounded output
+whatever the prompt: at most ``MAX_GROUPS`` groups (later objects are ignored, with a note),
+counts capped at ``lexicon.MAX_COUNT``, phrases at ``layout.MAX_PHRASE_CHARS``.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 
+from t2i_engines.draft_args import MAX_GLIGEN_OBJECTS
+from t2i_sdk.errors import InputError
+from t2i_sdk.layout import clip_phrase
 from t2i_sdk.planning import lexicon as lx
+
+# Every group is at least one box and GLIGEN grounds at most 30: more groups cannot be drawn.
+MAX_GROUPS = MAX_GLIGEN_OBJECTS
+# Adjectives before the noun and words of an "of ..." tail kept in a group's phrase.
+MAX_PHRASE_WORDS = 12
+# An "-ing" word ends a noun phrase that names an object; past this many words the phrase is
+# not a noun phrase anyway, and re-reading it at every such word would be quadratic.
+_MAX_VERB_CHECK_WORDS = 16
+_MAX_COUNT_DIGITS = 6  # "999999999 stars" is clamped to MAX_COUNT; more digits mean the same
 
 RELATION_KINDS = ("left_of", "right_of", "above", "below", "next_to", "near")
 
@@ -124,8 +138,9 @@ def _read_count(words: list[str]) -> tuple[int | None, int]:
         count, i = lx.QUANTIFIERS[words[i + 1]], i + 2  # "a pair of", "a few"
     elif w in lx.QUANTIFIERS:
         count, i = lx.QUANTIFIERS[w], i + 1
-    elif w.isdigit():
-        count, i = int(w), i + 1
+    elif w.isdigit():  # ASCII digits (TOKEN_RE); a huge number is just "too many"
+        count = int(w) if len(w) <= _MAX_COUNT_DIGITS else lx.MAX_COUNT + 1
+        i += 1
     elif w in lx.NUMBER_WORDS:
         count, i = lx.NUMBER_WORDS[w], i + 1
     elif w in ("no", "zero"):
@@ -152,14 +167,17 @@ def _read_noun(words: list[str]) -> tuple[str, int] | None:
 
 
 def _strip_fillers(words: list[str]) -> list[str]:
-    while words and words[0] in _FILLERS:
-        words = words[1:]
+    start = 0
+    while start < len(words) and words[start] in _FILLERS:
+        start += 1
+    words = words[start:]
     # "a cat sitting": a trailing -ing word after a known noun is a verb, not the object.
-    while words and (words[-1] in _FILLERS or (
-            len(words) > 1 and words[-1].endswith("ing") and words[-1] not in lx.KNOWN_NOUNS
-            and lx.singularize(words[-2]) in lx.KNOWN_NOUNS)):
-        words = words[:-1]
-    return words
+    end = len(words)
+    while end and (words[end - 1] in _FILLERS or (
+            end > 1 and words[end - 1].endswith("ing") and words[end - 1] not in lx.KNOWN_NOUNS
+            and lx.singularize(words[end - 2]) in lx.KNOWN_NOUNS)):
+        end -= 1
+    return words[:end]
 
 
 def parse_group(words: list[str], notes: list[str]) -> ObjectGroup | None:
@@ -186,9 +204,10 @@ def parse_group(words: list[str], notes: list[str]) -> ObjectGroup | None:
         count = lx.MAX_COUNT
     adjectives = [w for w in rest[:noun_start] if w not in _FILLERS]
     color = next((c for c in map(lx.normalize_color, adjectives) if c), None)
-    body = " ".join(adjectives + [label] + tail)
+    body = " ".join(adjectives[-MAX_PHRASE_WORDS:] + [label] + tail[:MAX_PHRASE_WORDS])
     article = "an" if body[0] in "aeiou" else "a"
-    return ObjectGroup(label=label, count=count, color=color, phrase=f"{article} {body}")
+    return ObjectGroup(label=label, count=count, color=color,
+                       phrase=clip_phrase(f"{article} {body}"))
 
 
 class _Parser:
@@ -206,6 +225,7 @@ class _Parser:
         self.pending: tuple[str, str, list[int]] | None = None  # (kind, phrase, subjects)
         self.clause_start = 0  # first group that a coming relation applies to
         self.hints: dict[int, str] = {}  # group -> absolute position ("left", "top", ...)
+        self.dropped = 0  # groups past MAX_GROUPS
 
     def run(self) -> ParsedPrompt:
         i, n = 0, len(self.words)
@@ -258,7 +278,8 @@ class _Parser:
             return False
         after_noun = lx.singularize(self.segment[-1]) in lx.KNOWN_NOUNS
         before_object = nxt in lx.NUMBER_WORDS or nxt in lx.DETERMINERS or nxt.isdigit()
-        return after_noun or (before_object and parse_group(self.segment, []) is not None)
+        return after_noun or (before_object and len(self.segment) <= _MAX_VERB_CHECK_WORDS
+                              and parse_group(self.segment, []) is not None)
 
     def _phrase_end(self, j: int) -> int:
         """Index of the next relation/separator/scene word from ``j`` on."""
@@ -297,6 +318,12 @@ class _Parser:
         if group.count == 0:
             self.notes.append(f"skipped '{group.label}': count 0")
             return
+        if len(self.groups) >= MAX_GROUPS:
+            if not self.dropped:
+                self.notes.append(f"objects after the first {MAX_GROUPS} ignored")
+            self.dropped += 1
+            self.pending = None
+            return
         self.groups.append(group)
         if self.pending:
             kind, phrase, subjects = self.pending
@@ -317,4 +344,6 @@ class _Parser:
 
 def parse_prompt(prompt: str) -> ParsedPrompt:
     """Groups, relations and background of ``prompt``; deterministic, linear time."""
+    if not isinstance(prompt, str):
+        raise InputError(f"prompt must be text, got {type(prompt).__name__}")
     return _Parser(normalize(prompt)).run()
