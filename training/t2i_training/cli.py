@@ -12,6 +12,7 @@ import sys
 from contextlib import contextmanager
 from pathlib import Path
 
+from t2i_engines.errors import EngineError
 from t2i_sdk.errors import InputError, T2IError
 
 PHASE_NAMES = {"sample": "sample rewrites", "render": "render", "judge": "judge pairs",
@@ -79,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     _quiet_libraries()
     try:
         return args.run(args) or 0
-    except T2IError as exc:
+    except (T2IError, EngineError) as exc:  # bad input, bad model files: one line
         print(f"t2i-train: error: {exc}", file=sys.stderr)
         return 2
     except ImportError as exc:
