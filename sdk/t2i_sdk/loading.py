@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Callable
 
 from t2i_engines.errors import EngineError
+from t2i_engines.threads import CpuThreads, default_threads
+from t2i_engines.threads import configure as configure_threads
 from t2i_sdk.budget import CostCache
 from t2i_sdk.bundle import component_dir, load_bundle
 from t2i_sdk.bundle.hashing import resolve_member
@@ -17,7 +19,7 @@ from t2i_sdk.bundle.options import engine_kwargs
 from t2i_sdk.bundle.safetensors_header import read_safetensors_header
 from t2i_sdk.bundle.staging import staged_component
 from t2i_sdk.config import PipelineConfig, RewriteConfig, config_from_options
-from t2i_sdk.errors import BundleError
+from t2i_sdk.errors import BundleError, InputError
 from t2i_sdk.planning.box_geometry import GeometryConfig
 
 
@@ -177,14 +179,29 @@ def _config(what: str, cls, options):
         raise BundleError(f"{what}: {exc}") from exc
 
 
-def load_pipeline(cls, path, *, device, config, calibrate, verify, cache_dir):
+def cpu_thread_settings(threads, spin) -> CpuThreads:
+    """``CpuThreads`` from ``from_pretrained``'s arguments, defaults filled in."""
+    default = default_threads()
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
+                                or not 1 <= threads <= 256):
+        raise InputError(f"threads must be an int in [1, 256] or None, got {threads!r}")
+    if spin is not None and not isinstance(spin, bool):
+        raise InputError(f"spin must be True, False or None, got {spin!r}")
+    return CpuThreads(default.threads if threads is None else threads,
+                      default.spin if spin is None else spin)
+
+
+def load_pipeline(cls, path, *, device, config, calibrate, verify, cache_dir, threads=None,
+                  spin=None):
     from t2i_sdk.budget.calibrate import calibrate_costs, default_costs, device_name, warm_up
     from t2i_sdk.planning import LLMPlanner, RulePlanner
     from t2i_sdk.stages.rewrite import LLMRewriter
 
+    settings = cpu_thread_settings(threads, spin)
     bundle_dir = Path(path)
     manifest = load_bundle(bundle_dir, verify=verify)
     config = _pipeline_config(manifest, config)
+    configure_threads(settings)  # before any engine loads: they read it
     parts = {role: load_component(bundle_dir, entry, device)
              for role, entry in manifest.components.items()}
     rewriter = LLMRewriter(parts["rewriter"], config.rewrite) if "rewriter" in parts else None
@@ -199,6 +216,8 @@ def load_pipeline(cls, path, *, device, config, calibrate, verify, cache_dir):
     cache = CostCache(Path(cache_dir) if cache_dir else None)
     bundle_id = hashlib.sha256((bundle_dir / "bundle.json").read_bytes()).hexdigest()[:16]
     dev = device_name(device)
+    if dev.startswith("cpu"):  # CPU costs scale with the thread count
+        dev += f"-{settings.threads}t"
     costs = cache.load(bundle_id, dev)
     if costs is None and calibrate:
         costs = calibrate_costs(pipe)

@@ -60,13 +60,17 @@ class Pipeline:
     @classmethod
     def from_pretrained(cls, path: str | Path, *, device: str = "auto",
                         config: PipelineConfig | None = None, calibrate: bool = True,
-                        verify: bool = True, cache_dir: str | Path | None = None) -> "Pipeline":
+                        verify: bool = True, cache_dir: str | Path | None = None,
+                        threads: int | None = None, spin: bool | None = None) -> "Pipeline":
         """Load a bundle directory (see :mod:`t2i_sdk.bundle`); hashes are checked unless
         ``verify=False``. Per-stage costs come from the cache for this bundle and device, else
-        from a short calibration (``calibrate=False`` keeps conservative defaults)."""
+        from a short calibration (``calibrate=False`` keeps conservative defaults).
+
+        ``threads``/``spin``: CPU threads per model call and whether idle ones busy-wait
+        (default: half the cores, sleeping; see :mod:`t2i_engines.threads`). Process-wide."""
         from t2i_sdk.loading import load_pipeline
         return load_pipeline(cls, path, device=device, config=config, calibrate=calibrate,
-                             verify=verify, cache_dir=cache_dir)
+                             verify=verify, cache_dir=cache_dir, threads=threads, spin=spin)
 
     def __call__(self, prompt: str, *, budget_ms: float | None = None, seed: int = 0,
                  n_rewrites: int | None = None, n_drafts: int | None = None,

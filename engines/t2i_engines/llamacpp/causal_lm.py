@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from t2i_engines import threads
 from t2i_engines.errors import EngineSettingsError, ModelFilesError
 from t2i_engines.llamacpp.sampling import (SamplerChain, SamplingSettings, closing_bias,
                                            json_schema_grammar)
@@ -70,7 +71,8 @@ class LlamaCppEngine:
         try:
             llm = llama_cpp.Llama(
                 model_path=str(gguf_path), n_ctx=n_ctx, n_gpu_layers=0 if device == "cpu" else -1,
-                main_gpu=gpu_index, logits_all=False, verbose=False)
+                main_gpu=gpu_index, logits_all=False, verbose=False,
+                n_threads=threads.current().threads)
         except (ValueError, RuntimeError) as exc:
             raise ModelFilesError(f"llama.cpp could not load {gguf_path}: {exc}") from exc
         try:

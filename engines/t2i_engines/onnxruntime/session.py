@@ -12,15 +12,14 @@ onnxruntime at the top is fine here.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 
+from t2i_engines import threads as cpu_threads
+
 DEVICES = ("auto", "cpu", "cuda", "tensorrt")
-# Past ~8 threads one small graph gains little, and engines share the machine with each other.
-MAX_INTRA_OP_THREADS = 8
 
 _ORT_TO_NUMPY = {
     "tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64,
@@ -53,7 +52,7 @@ class OrtModel:
 
         ``device``: "auto" (TensorRT EP > CUDA EP > CPU EP, whichever this onnxruntime build
         has) | "cpu" | "cuda[:i]" | "tensorrt[:i]". ``threads``: intra-op CPU threads (default
-        ``min(cpu_count, MAX_INTRA_OP_THREADS)``). Raises ValueError naming ``path`` when the
+        the process's ``t2i_engines.threads`` setting, which also says whether they spin). Raises ValueError naming ``path`` when the
         file is missing or is not a loadable ONNX graph, or when the device is unavailable.
         """
         path = Path(path)
@@ -61,7 +60,11 @@ class OrtModel:
             raise ValueError(f"no ONNX graph at {path} (file missing)")
         providers, device_name = _providers(device)
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or min(os.cpu_count() or 1, MAX_INTRA_OP_THREADS)
+        settings = cpu_threads.current()
+        options.intra_op_num_threads = threads or settings.threads
+        # Spinning workers starve a shared machine (t2i_engines.threads); sleep unless asked.
+        options.add_session_config_entry("session.intra_op.allow_spinning",
+                                         "1" if settings.spin else "0")
         options.inter_op_num_threads = 1  # graphs here are sequential chains of ops
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3  # errors only: provider fallback notices are noise
