@@ -172,3 +172,19 @@ def test_undecodable_argv_bytes_are_one_line(tmp_path):
     assert proc.returncode == 2, err
     assert "not valid Unicode" in err and "Traceback" not in err and err.count("\n") == 1
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_killed_writers_leftovers_are_swept_by_the_next_write(tmp_path):
+    import subprocess
+    import sys
+
+    from t2i_sdk.cli.file_set import write_file_set
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    out = tmp_path / "x.png"
+    stale = [tmp_path / f".x.png.{dead}.tmp", tmp_path / f".x.json.{dead}.tmp"]
+    for path in stale:
+        path.write_bytes(b"half")
+    write_file_set({out: b"png", tmp_path / "x.json": b"{}"})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.json", "x.png"]

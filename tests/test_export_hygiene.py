@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from t2i_export.cli import main
-from t2i_export.scratch import pid_alive, scratch_path, sweep_stale
+from t2i_sdk.scratch import pid_alive, scratch_path, sweep_stale
 
 pytest.importorskip("gguf", reason="the gguf package (the `llama` extra) is not installed")
 

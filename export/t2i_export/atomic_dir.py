@@ -1,7 +1,7 @@
 """An export's output folder appears only when complete, built in ``.{name}.{pid}.tmp``.
 
 Like :func:`t2i_sdk.bundle.atomic_directory`, but the temp folder carries the owning pid so a
-later export can sweep what a killed one left (see :mod:`t2i_export.scratch`).
+later export can sweep what a killed one left (see :mod:`t2i_sdk.scratch`).
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from t2i_export.scratch import remove_path, scratch_path, sweep_stale
+from t2i_sdk.scratch import remove_path, scratch_path, sweep_stale
 from t2i_sdk.errors import BundleError
 
 DIR_MODE = 0o755

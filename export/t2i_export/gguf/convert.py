@@ -29,7 +29,7 @@ from t2i_export.gguf.quantize import (K_QUANT_TYPES, TensorType, encode, resolve
                                       stored_nbytes, tensor_type)
 from t2i_export.gguf.quantize_child import quantize_in_child
 from t2i_export.gguf.tokenizer_meta import write_tokenizer_metadata
-from t2i_export.scratch import scratch_path, sweep_stale
+from t2i_sdk.scratch import scratch_path, sweep_stale
 
 logger = logging.getLogger(__name__)
 

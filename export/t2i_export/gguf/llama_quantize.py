@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from t2i_export.gguf.quantize import K_QUANT_TYPES
-from t2i_export.scratch import scratch_path
+from t2i_sdk.scratch import scratch_path
 from t2i_sdk.errors import T2IError
 
 logger = logging.getLogger(__name__)

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from t2i_export.gguf.llama_quantize import LlamaQuantizeError
-from t2i_export.scratch import scratch_path
+from t2i_sdk.scratch import scratch_path
 
 LOGGER = "t2i_export.gguf.llama_quantize"
 _TAG = "t2i_quantize"  # marks protocol lines among anything the C library prints

@@ -4,11 +4,15 @@ Each file's bytes go to a hidden temp file beside it first (``.{name}.{pid}.tmp`
 all are written is each renamed into place, an existing file being set aside
 (``.{name}.{pid}.old``) just before. If any step fails (Ctrl-C included), the files already
 renamed in are removed and the set-aside ones put back, and the temp files are deleted.
+Leftovers of a writer killed outright (``kill -9``) are swept by the next write of the same
+names (:func:`t2i_sdk.scratch.sweep_stale`).
 """
 from __future__ import annotations
 
 import os
 from pathlib import Path
+
+from t2i_sdk.scratch import scratch_path, sweep_stale
 
 FILE_MODE = 0o644
 
@@ -16,6 +20,8 @@ FILE_MODE = 0o644
 def write_file_set(files: dict[Path, bytes]) -> list[Path]:
     """Write ``{path: data}`` so that either all files or none end up changed; returns the
     paths. The paths must be distinct and their folders exist."""
+    for path in files:
+        sweep_stale(Path(path))
     temps: dict[Path, Path] = {}
     try:
         for path, data in files.items():
@@ -31,12 +37,8 @@ def write_file_set(files: dict[Path, bytes]) -> list[Path]:
     return list(temps)
 
 
-def _sibling(path: Path, tag: str) -> Path:
-    return path.with_name(f".{path.name}.{os.getpid()}.{tag}")
-
-
 def _write_temp(path: Path, data: bytes) -> Path:
-    tmp = _sibling(path, "tmp")
+    tmp = scratch_path(path, "tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -71,7 +73,7 @@ def _set_aside(path: Path) -> Path | None:
     """Rename an existing ``path`` to its backup name; None when there is nothing there."""
     if not (path.exists() or path.is_symlink()):
         return None
-    backup = _sibling(path, "old")
+    backup = scratch_path(path, "old")
     os.replace(path, backup)
     return backup
 

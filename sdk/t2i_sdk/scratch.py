@@ -1,10 +1,11 @@
-"""Temp files and folders of an export, named after the process that owns them.
+"""Temp files and folders of a write in progress (an export, ``t2i generate``'s file set),
+named after the process that owns them.
 
-Everything an export writes before its output is complete lives beside that output as
+Everything written before an output is complete lives beside that output as
 ``.{name}.{pid}.{tag}`` (hidden, so it never looks like a finished result). A run killed
-outright (``kill -9``, power loss) cannot clean up after itself, so every export first calls
+outright (``kill -9``, power loss) cannot clean up after itself, so every writer first calls
 :func:`sweep_stale`, which removes the leftovers of runs whose process is gone; those of a live
-process (a concurrent export) are left alone.
+process (a concurrent run) are left alone.
 """
 from __future__ import annotations
 
