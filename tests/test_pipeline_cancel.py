@@ -128,3 +128,18 @@ def test_stages_without_on_step_still_work():
 
     pipe = Pipeline(OldDrafter(), FakeScorer(), costs=_costs(0.1))
     assert len(pipe(PROMPT, n_drafts=2, steps=3, rounds=0).candidates) == 2
+
+
+def test_preview_shows_the_first_image_even_when_no_time_is_left_to_score_it():
+    pipe = Pipeline(FakeDrafter(1.0), FakeScorer(), costs=_costs(1.0, score_ms=10_000))
+    seen = []
+    result = pipe(PROMPT, budget_ms=200, on_progress=seen.append)
+    assert result.best.score is None and len(result.candidates) == 1
+    previews = [p.best for p in seen if p.best is not None]
+    assert previews and previews[-1] is result.best and previews[-1].image is result.image
+
+
+def test_cancelled_and_progress_are_exported():
+    import t2i_sdk
+
+    assert t2i_sdk.Cancelled is Cancelled and t2i_sdk.Progress.__name__ == "Progress"

@@ -334,7 +334,7 @@ def _takes_on_step(method) -> bool:
 
 def _result(prompt, rewrites, layouts, decision, budget_ms, run, stopped) -> Result:
     pool = run.pool
-    best = run.best or pool[0]  # unscored only if the deadline left no time to score anything
+    best = run.best  # unscored only if the deadline left no time to score anything
     layout = layouts[best.rewrite_index]  # the winner's layout
     timings = dict(run.timings)
     timings["model"] = run.model_ms

@@ -14,9 +14,11 @@ class Progress:
     """One progress report. ``done``/``total`` count image-steps (an image denoised one step,
     drafts and refinements alike) of the run's plan; LLM calls and scoring count none.
 
-    ``best`` is the highest-scoring candidate so far (``best.image``, ``best.score.total``),
-    None before the first image is scored. Reports arrive on the thread running the pipeline:
-    a GUI hands them to its UI thread (see examples/desktop_app.py).
+    ``best`` is the highest-scoring candidate so far (``best.image``, ``best.score.total``);
+    before any image is scored it is the first image made (``best.score`` None: a tight
+    budget may leave no time to score it), and None before any image exists. Reports arrive
+    on the thread running the pipeline: a GUI hands them to its UI thread (see
+    examples/desktop_app.py).
     """
 
     stage: str  # "rewrite" | "plan" | "draft" | "score" | "refine"

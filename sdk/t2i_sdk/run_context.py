@@ -121,10 +121,9 @@ class RunContext:
     def add(self, candidates: list[Candidate]) -> None:
         """Put newly made candidates in the pool; report a new best one."""
         self.pool.extend(candidates)
-        scored = [c for c in candidates if c.score is not None]
         improved = False
-        for cand in scored:
-            if self.best is None or cand.score.total > self.best.score.total:
+        for cand in candidates:
+            if _better(cand, self.best):
                 self.best, improved = cand, True
         if improved:
             self._report("score")
@@ -141,3 +140,12 @@ class RunContext:
     @property
     def model_ms(self) -> float:
         return sum(self.timings.values())
+
+
+def _better(cand: Candidate, best: Candidate | None) -> bool:
+    """Scored beats unscored, a higher total beats a lower; the first image beats nothing."""
+    if best is None:
+        return True
+    if cand.score is None:
+        return False
+    return best.score is None or cand.score.total > best.score.total
