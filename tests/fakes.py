@@ -2,6 +2,7 @@
 known. FakeScorer embeds an image as its mean RGB and a text as the RGB of its color word."""
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
@@ -90,3 +91,9 @@ class FakeLM:
     def generate(self, messages, n, seed, temperature=1.0, top_p=1.0, max_new_tokens=128):
         self.calls.append((messages, n, seed))
         return [self.answers[(seed + i) % len(self.answers)] for i in range(n)]
+
+
+def fuzz_examples(n: int) -> int:
+    """Hypothesis examples per fuzz property: ``n`` × ``$T2I_FUZZ_SCALE`` (benchmarks/fuzz.py
+    runs the same properties at a larger scale)."""
+    return max(1, round(n * float(os.environ.get("T2I_FUZZ_SCALE", "1"))))

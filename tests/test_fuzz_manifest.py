@@ -19,14 +19,15 @@ from t2i_sdk.bundle import BundleManifest, load_bundle  # noqa: E402
 from t2i_sdk.bundle.manifest import parse_manifest_bytes  # noqa: E402
 from t2i_sdk.bundle.options import ROLE_OPTIONS  # noqa: E402
 from t2i_sdk.errors import BundleError  # noqa: E402
+from fakes import fuzz_examples  # noqa: E402
 
 WHERE = Path("fuzz/bundle.json")
 SHA = "ab" * 32
 # Hypothesis spends ~10-50 ms drawing one nested example: a few hundred each keeps the file
 # near 20 s; the seeded storm below adds thousands of cheap mutations.
-FUZZ = settings(max_examples=250, deadline=None, derandomize=True, database=None,
+FUZZ = settings(max_examples=fuzz_examples(250), deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-STORM_CASES = 5000
+STORM_CASES = fuzz_examples(5000)
 
 
 def _valid() -> dict:
@@ -115,13 +116,13 @@ def test_mutated_manifests(data):
     _accepts(_encode(data))
 
 
-@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@settings(max_examples=fuzz_examples(300), deadline=None, derandomize=True, database=None)
 @given(st.binary(max_size=300))
 def test_raw_bytes(raw):
     _accepts(raw)
 
 
-@settings(max_examples=200, deadline=None, derandomize=True, database=None)
+@settings(max_examples=fuzz_examples(200), deadline=None, derandomize=True, database=None)
 @given(st.binary(min_size=1, max_size=40), st.integers(min_value=0, max_value=600))
 def test_valid_manifest_with_bytes_spliced_in(junk, at):
     raw = _encode(_valid())
@@ -196,7 +197,7 @@ def test_the_valid_manifest_is_accepted():
     assert _accepts(_encode(_valid())) is not None
 
 
-@settings(max_examples=100, deadline=None, derandomize=True, database=None,
+@settings(max_examples=fuzz_examples(100), deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(mutated_manifests())
 def test_load_bundle_without_hashing_never_crashes(tmp_path_factory, data):

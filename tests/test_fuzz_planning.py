@@ -24,8 +24,9 @@ from t2i_sdk.planning import LLMPlanner, RulePlanner, layout_from_json  # noqa: 
 from t2i_sdk.planning import lexicon as lx  # noqa: E402
 from t2i_sdk.planning.llm_planner import MAX_REPLY_CHARS, first_json_object  # noqa: E402
 from t2i_sdk.planning.prompt_parser import parse_prompt  # noqa: E402
+from fakes import fuzz_examples  # noqa: E402
 
-FUZZ = settings(max_examples=500, deadline=None,
+FUZZ = settings(max_examples=fuzz_examples(500), deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 RULES = RulePlanner()
 
