@@ -143,3 +143,36 @@ def test_cancelled_and_progress_are_exported():
     import t2i_sdk
 
     assert t2i_sdk.Cancelled is Cancelled and t2i_sdk.Progress.__name__ == "Progress"
+
+
+def test_a_cancel_at_the_last_step_keeps_the_finished_image():
+    cancel = threading.Event()
+
+    def on_progress(p):
+        if p.stage == "draft" and p.done == 6:  # the first batch's last denoising step
+            cancel.set()
+    result = _pipe()(PROMPT, n_drafts=1, steps=6, rounds=1, cancel=cancel, on_progress=on_progress)
+    assert result.cancelled and len(result.candidates) == 1
+    assert result.best.score is None  # cancelled before scoring, but the image is kept
+
+
+def test_slow_progress_callbacks_are_not_booked_as_model_time():
+    pipe = _pipe(ms_per_image_step=1.0)
+    pipe(PROMPT, n_drafts=4, steps=10, rounds=0, on_progress=lambda p: time.sleep(0.01))
+    assert pipe.costs.stage("draft").per_unit_ms < 2.5  # 1 ms per image-step, not 1 + 10/4
+
+
+def test_concurrent_budgeted_calls_decide_after_waiting_for_the_model():
+    from concurrent.futures import ThreadPoolExecutor
+
+    pipe = _pipe(ms_per_image_step=2.0)
+
+    def call(i):
+        return pipe(PROMPT, seed=i, budget_ms=400)
+    with ThreadPoolExecutor(4) as ex:
+        results = list(ex.map(call, range(8)))
+    assert all(len(r.candidates) >= 1 for r in results)
+    # a call that waited for the others' model calls plans less: it never starts a draft it
+    # can no longer afford, so no call runs past its budget by more than its first draft
+    for r in results:
+        assert r.timings["total"] <= 400 + 4 * 25 * 2.0 + 100, r.timings

@@ -144,8 +144,9 @@ class Pipeline:
                 raise Cancelled("cancelled before the first image was made") from None
 
         if self.on_costs_updated is not None:
-            with self._locks.costs:
-                self.on_costs_updated(self.costs)
+            with self._locks.costs:  # persist a snapshot, outside the lock
+                snapshot = copy.deepcopy(self.costs)
+            self.on_costs_updated(snapshot)
         return _result(prompt, rewrites, layouts, decision, budget_ms, run, stopped)
 
     # -- stages -----------------------------------------------------------------------------
@@ -153,11 +154,12 @@ class Pipeline:
     def _rewrite(self, prompt, mode, n, seed, reserve_ms, run) -> list[str]:
         if mode == "identity":
             return self.rewriters["identity"].rewrite(prompt, 1, seed)
-        if not run.fits(run.predict("rewrite", n) + reserve_ms):
-            run.trace.log("rewrite", "LLM rewriter skipped: does not fit the time left; using the prompt")
-            return [prompt]
-        with run.unit("rewrite", n):
-            rewrites = self.rewriters["llm"].rewrite(prompt, n, seed)
+        with run.turn():  # decide once no other thread's model call is running
+            if not run.fits(run.predict("rewrite", n) + reserve_ms):
+                run.trace.log("rewrite", "LLM rewriter skipped: does not fit the time left; using the prompt")
+                return [prompt]
+            with run.unit("rewrite", n):
+                rewrites = self.rewriters["llm"].rewrite(prompt, n, seed)
         # identical rewrites would draft identical images; an empty answer leaves the prompt
         rewrites = list(dict.fromkeys(rewrites)) or [prompt]
         for i, text in enumerate(rewrites):
@@ -183,11 +185,12 @@ class Pipeline:
     def _plan_layout(self, text, mode, rule_layout: Layout, reserve_ms, run) -> Layout:
         layout = rule_layout
         if mode == "llm":
-            if run.fits(run.predict("plan", 1) + reserve_ms):
-                with run.unit("plan", 1):
-                    layout = self.planners["llm"].plan(text)
-            else:
-                run.trace.log("plan", "LLM planner skipped: does not fit the time left; rule layout used")
+            with run.turn():
+                if run.fits(run.predict("plan", 1) + reserve_ms):
+                    with run.unit("plan", 1):
+                        layout = self.planners["llm"].plan(text)
+                else:
+                    run.trace.log("plan", "LLM planner skipped: does not fit the time left; rule layout used")
         run.trace.log("plan", f"{layout.source} layout: {len(layout.objects)} objects "
                               f"{[o.label for o in layout.objects]}")
         for note in layout.notes:
@@ -200,21 +203,29 @@ class Pipeline:
         batch = self.config.draft_batch
         for r, (text, layout) in enumerate(zip(rewrites, layouts)):
             for start in range(0, len(seeds), batch):
-                first, steps = not run.pool, plan.steps
-                chunk = seeds[start:start + batch]
-                chunk = chunk[:self._affordable_batch(len(chunk), steps, "draft", run, layout)]
-                if not chunk and first:  # the first draft always runs, in fewer steps if need be
-                    chunk, steps = seeds[:1], self._first_draft_steps(plan.steps, run, layout)
-                if not chunk:
+                new = self._draft_batch(text, layout, r, seeds[start:start + batch], plan.steps, run)
+                if not new:
                     run.trace.log("draft", f"stopped at {len(run.pool)} drafts: the next does not fit")
                     return
-                with run.unit("draft", draft_units(len(chunk), steps), images=len(chunk),
-                              steps=steps, interruptible=not first) as on_step:
-                    images = self.drafter.draft(text, layout, chunk, steps,
-                                                **self._step_kwargs("draft", on_step))
-                new = [Candidate(len(run.pool) + i, img, r, s, 0)
-                       for i, (img, s) in enumerate(zip(images, chunk))]
                 run.add(self._ranked(new, ranker, prompt, layout, run))
+
+    def _draft_batch(self, text, layout, r, seeds, steps, run) -> list[Candidate]:
+        """Drafts of ``seeds`` (of as many as fit the time left); [] when none fits. The first
+        draft of a run always runs, in fewer steps if need be."""
+        with run.turn():  # decide once no other thread's model call is running
+            first = not run.pool
+            n = self._affordable_batch(len(seeds), steps, "draft", run, layout)
+            if n == 0 and first:
+                n, steps = 1, self._first_draft_steps(steps, run, layout)
+            if n == 0:
+                return []
+            seeds = seeds[:n]
+            with run.unit("draft", draft_units(n, steps), images=n, steps=steps,
+                          interruptible=not first) as on_step:
+                images = self.drafter.draft(text, layout, seeds, steps,
+                                            **self._step_kwargs("draft", on_step))
+        return [Candidate(len(run.pool) + i, img, r, s, 0)
+                for i, (img, s) in enumerate(zip(images, seeds))]
 
     def _refine_round(self, rewrites, layouts, plan, round_, seed, ranker, prompt, config, run) -> bool:
         top = sorted((c for c in run.pool if c.score is not None),
@@ -222,18 +233,9 @@ class Pipeline:
         refined = []
         for r in sorted({c.rewrite_index for c in top}):  # one refiner call per conditioning text
             parents, layout = [c for c in top if c.rewrite_index == r], layouts[r]
-            parents = parents[:self._affordable_batch(len(parents), config.refine_steps, "refine",
-                                                      run, layout)]
-            if not parents:
+            new = self._refine_batch(parents, rewrites[r], layout, round_, seed, config, run)
+            if not new:
                 break
-            seeds = [derived_seed(seed, 10_000 * round_ + c.index) for c in parents]
-            with run.unit("refine", refine_units(len(parents), config.refine_steps),
-                          images=len(parents), steps=config.refine_steps) as on_step:
-                images = self.refiner.refine([c.image for c in parents], rewrites[r], seeds,
-                                             config.refine_strength, config.refine_steps,
-                                             **self._step_kwargs("refine", on_step))
-            new = [Candidate(len(run.pool) + i, img, r, s, round_, parent=c.index)
-                   for i, (img, s, c) in enumerate(zip(images, seeds, parents))]
             run.add(self._ranked(new, ranker, prompt, layout, run))
             refined += [c.parent for c in new]
         if not refined:
@@ -242,14 +244,37 @@ class Pipeline:
         run.trace.log("refine", f"round {round_}: refined {refined}")
         return True
 
+    def _refine_batch(self, parents, text, layout, round_, seed, config, run) -> list[Candidate]:
+        """Refinements of ``parents`` (of as many as fit the time left); [] when none fits."""
+        with run.turn():
+            n = self._affordable_batch(len(parents), config.refine_steps, "refine", run, layout)
+            if n == 0:
+                return []
+            parents = parents[:n]
+            seeds = [derived_seed(seed, 10_000 * round_ + c.index) for c in parents]
+            with run.unit("refine", refine_units(n, config.refine_steps), images=n,
+                          steps=config.refine_steps) as on_step:
+                images = self.refiner.refine([c.image for c in parents], text, seeds,
+                                             config.refine_strength, config.refine_steps,
+                                             **self._step_kwargs("refine", on_step))
+        return [Candidate(len(run.pool) + i, img, parent.rewrite_index, s, round_, parent=parent.index)
+                for i, (img, s, parent) in enumerate(zip(images, seeds, parents))]
+
     def _ranked(self, new: list[Candidate], ranker, prompt, layout, run) -> list[Candidate]:
-        """``new`` with scores set, or left unscored if scoring does not fit the time left."""
+        """``new`` with scores set, or left unscored if scoring does not fit the time left.
+        A run stopped before scoring keeps ``new`` (unscored) before it stops."""
         units = score_units(len(new), len(layout.objects))
-        if not run.fits(run.predict("score", units)):
-            run.trace.log("rank", f"{len(new)} candidates left unscored: scoring does not fit the time left")
-            return new
-        with run.unit("score", units, interruptible=False):
-            scores = ranker.score([c.image for c in new], prompt, layout)
+        try:
+            with run.turn():
+                if not run.fits(run.predict("score", units)):
+                    run.trace.log("rank", f"{len(new)} candidates left unscored: scoring does "
+                                          "not fit the time left")
+                    return new
+                with run.unit("score", units):
+                    scores = ranker.score([c.image for c in new], prompt, layout)
+        except RunStopped:
+            run.add(new)
+            raise
         return [replace(c, score=score) for c, score in zip(new, scores)]
 
     def _affordable_batch(self, want: int, steps: int, stage: str, run, layout) -> int:

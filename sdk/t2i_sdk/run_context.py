@@ -2,8 +2,10 @@
 progress reports, and cost-model feedback.
 
 Model calls of all runs of one ``Pipeline`` are serialised by its model lock (engines hold
-per-call state such as a scheduler's timesteps); each unit is timed only once it holds the
-lock, so waiting for another thread's call is not booked as model cost.
+per-call state such as a scheduler's timesteps). A run decides whether a unit fits only once
+it holds the lock (``turn``), so time spent waiting for another thread's call is seen, and each
+unit is timed from then on, so that wait is not booked as model cost. Progress callbacks run
+while the lock is held: their time is left out of the cost model too.
 """
 from __future__ import annotations
 
@@ -31,7 +33,7 @@ class RunStopped(Exception):
 class PipelineLocks:
     """One per ``Pipeline``: ``model`` serialises model calls, ``costs`` guards the cost model."""
 
-    model: threading.Lock = field(default_factory=threading.Lock)
+    model: threading.RLock = field(default_factory=threading.RLock)
     costs: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -54,6 +56,7 @@ class RunContext:
         self.best: Candidate | None = None
         self.work_total = 0  # image-steps the plan asks for
         self.work_done = 0
+        self._callback_s = 0.0  # time spent in on_progress so far
 
     # -- questions ----------------------------------------------------------------------------
 
@@ -71,6 +74,12 @@ class RunContext:
     # -- work ---------------------------------------------------------------------------------
 
     @contextmanager
+    def turn(self):
+        """Hold the model lock: decide what fits and run it with no other call in between."""
+        with self.locks.model:
+            yield
+
+    @contextmanager
     def unit(self, stage: str, units: float, *, images: int = 0, steps: int = 0,
              interruptible: bool = True):
         """Run one model call of ``units`` (images × steps, images, rewrites, or 1) under the
@@ -81,13 +90,13 @@ class RunContext:
         with self.locks.model:
             self.check_cancelled()  # it may have been set while another run held the lock
             self._report(stage)
-            t0 = time.perf_counter()
+            t0, callbacks_before = time.perf_counter(), self._callback_s
             on_step = self._step_watch(stage, t0, images=images, steps=steps,
                                        interruptible=interruptible)
             try:
                 yield on_step
             finally:
-                ms = (time.perf_counter() - t0) * 1e3
+                ms = (time.perf_counter() - t0 - (self._callback_s - callbacks_before)) * 1e3
                 self.timings[stage] += ms
         # Only finished calls teach the cost model: an aborted one has no full-call time.
         with self.locks.costs:
@@ -104,12 +113,14 @@ class RunContext:
         first_step_end: list[float] = []  # the first step also pays setup (text encoding)
 
         def on_step(i: int) -> None:
-            self.check_cancelled()
             now = time.perf_counter()
             self._report(stage, done=done_before + images * i)
             if not first_step_end:
                 first_step_end.append(now)
-            if not interruptible or i >= steps or self.deadline.budget_ms is None:
+            if i >= steps:  # the images are made: stopping now would only throw them away
+                return
+            self.check_cancelled()
+            if not interruptible or self.deadline.budget_ms is None:
                 return
             # ms per step measured in this call (steps 2..i), else the cost model's
             per_step = ((now - first_step_end[0]) * 1e3 / (i - 1) if i > 1
@@ -131,11 +142,12 @@ class RunContext:
     def _report(self, stage: str, *, done: int | None = None) -> None:
         if self.on_progress is None:
             return
-        budget = self.deadline.budget_ms
+        t0, budget = time.perf_counter(), self.deadline.budget_ms
         self.on_progress(Progress(
             stage, self.work_done if done is None else done, self.work_total,
             self.deadline.elapsed_ms(), None if budget is None else self.deadline.remaining_ms(),
             self.best))
+        self._callback_s += time.perf_counter() - t0
 
     @property
     def model_ms(self) -> float:

@@ -15,8 +15,14 @@ import shutil
 from pathlib import Path
 
 
+# Every scratch tag in use; sweep_stale matches these only.
+TAGS = ("tmp", "old", "partial", "f16.gguf", "f16.partial")
+
+
 def scratch_path(final: Path, tag: str, *, pid: int | None = None) -> Path:
     """``final``'s hidden sibling ``.{name}.{pid}.{tag}`` (this process's pid by default)."""
+    if tag not in TAGS:
+        raise ValueError(f"unknown scratch tag {tag!r}; add it to TAGS so sweep_stale finds it")
     final = Path(final)
     return final.with_name(f".{final.name}.{os.getpid() if pid is None else pid}.{tag}")
 
@@ -45,7 +51,8 @@ def sweep_stale(final: Path) -> list[Path]:
     final = Path(final)
     if not final.parent.is_dir():
         return []
-    pattern = re.compile(rf"^\.{re.escape(final.name)}\.(\d+)\.(.+)$")
+    # Only our own tags: ".model.2024.<pid>.tmp" is another output's ("model.2024"), not ours.
+    pattern = re.compile(rf"^\.{re.escape(final.name)}\.(\d+)\.({'|'.join(map(re.escape, TAGS))})$")
     swept = []
     for entry in sorted(final.parent.iterdir()):
         match = pattern.match(entry.name)

@@ -72,7 +72,8 @@ class LlamaCppEngine:
             llm = llama_cpp.Llama(
                 model_path=str(gguf_path), n_ctx=n_ctx, n_gpu_layers=0 if device == "cpu" else -1,
                 main_gpu=gpu_index, logits_all=False, verbose=False,
-                n_threads=threads.current().threads)
+                n_threads=threads.current().threads,
+                n_threads_batch=threads.current().threads)  # prompt evaluation, else every core
         except (ValueError, RuntimeError) as exc:
             raise ModelFilesError(f"llama.cpp could not load {gguf_path}: {exc}") from exc
         try:

@@ -20,6 +20,7 @@ Every listed path is checked to stay inside its component folder, symlinks resol
 """
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import tempfile
@@ -69,10 +70,16 @@ def _place(real: Path, target: Path) -> str:
     try:
         os.link(real, target)
         return "link"
-    except OSError:
-        pass
+    except OSError as exc:
+        # Another filesystem or a kernel that forbids the link: copy or link instead. Anything
+        # else (e.g. a name that already exists on a case-insensitive filesystem) is an error:
+        # copying onto it would write through an earlier hard link into the bundle.
+        if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EACCES, errno.EMLINK, errno.ENOTSUP):
+            raise
     if real.stat().st_size <= COPY_MAX_BYTES:
-        shutil.copyfile(real, target)
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as dst, open(real, "rb") as src:
+            shutil.copyfileobj(src, dst)
         return "copy"
     os.symlink(real, target)
     return "symlink"

@@ -136,12 +136,18 @@ def _error_detail(err, deadline: Deadline) -> str:
 
 def _watched(base: type[http.client.HTTPConnection], deadline: Deadline):
     class Watched(base):
-        """Hands its socket to ``deadline`` as soon as it exists (before TLS or headers)."""
+        """Hands its socket to ``deadline`` as soon as it exists (before TLS or headers), and
+        again after ``connect``: TLS wraps the raw socket in a new one (detaching the old), and
+        that is the one to shut down when time is up."""
 
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
             create = self._create_connection
             self._create_connection = lambda *a, **k: deadline.watch(create(*a, **k))
+
+        def connect(self):
+            super().connect()
+            deadline.watch(self.sock)
 
     return Watched
 
