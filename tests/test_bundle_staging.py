@@ -79,7 +79,9 @@ def test_stage_symlinks_point_at_the_resolved_file_inside_the_component(componen
                                                                         monkeypatch):
     """A listed symlink that stays inside the component is staged as its real target."""
     (component / "alias.json").symlink_to("tokenizer/tokenizer.json")
-    monkeypatch.setattr(staging_mod.os, "link", lambda s, d: (_ for _ in ()).throw(OSError()))
+    def no_links(src, dst):
+        raise OSError(18, "Invalid cross-device link")
+    monkeypatch.setattr(staging_mod.os, "link", no_links)
     monkeypatch.setattr(staging_mod, "COPY_MAX_BYTES", 0)
     stage_files(component, ["alias.json"], tmp_path / "dest")
     assert os.readlink(tmp_path / "dest" / "alias.json") == str(
@@ -256,3 +258,17 @@ def test_corrupt_files_with_matching_hashes_are_one_line_bundle_errors(
     msg = str(info.value)
     assert needle.format(file=path) in msg and "\n" not in msg
     assert staging_mod.STAGE_PREFIX not in msg  # errors name the bundle, not the staging copy
+
+
+def test_a_killed_loads_staging_folder_is_swept(tmp_path):
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    stale = tmp_path / f"{staging_mod.STAGE_PREFIX}{dead}-abc"
+    live = tmp_path / f"{staging_mod.STAGE_PREFIX}{os.getpid()}-def"
+    for folder in (stale, live):
+        (folder / "unet").mkdir(parents=True)
+    assert staging_mod.sweep_stale_stages(tmp_path) == [stale]
+    assert not stale.exists() and live.exists()

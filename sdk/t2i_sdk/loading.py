@@ -216,8 +216,8 @@ def load_pipeline(cls, path, *, device, config, calibrate, verify, cache_dir, th
     cache = CostCache(Path(cache_dir) if cache_dir else None)
     bundle_id = hashlib.sha256((bundle_dir / "bundle.json").read_bytes()).hexdigest()[:16]
     dev = device_name(device)
-    if dev.startswith("cpu"):  # CPU costs scale with the thread count
-        dev += f"-{settings.threads}t"
+    if dev.startswith("cpu"):  # CPU costs depend on the thread settings
+        dev += f"-{settings.threads}t" + ("-spin" if settings.spin else "")
     costs = cache.load(bundle_id, dev)
     if costs is None and calibrate:
         costs = calibrate_costs(pipe)

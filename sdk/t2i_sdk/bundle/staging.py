@@ -30,6 +30,7 @@ from typing import Iterable, Iterator
 
 from t2i_sdk.bundle.hashing import resolve_member
 from t2i_sdk.errors import BundleError
+from t2i_sdk.scratch import pid_alive
 
 COPY_MAX_BYTES = 64 << 20  # tokenizer.json of large vocabularies stays under this; weights don't
 STAGE_PREFIX = "t2i-stage-"
@@ -57,13 +58,26 @@ def stage_files(root: Path, files: Iterable[str], dest: Path) -> dict[str, str]:
 def staged_component(root: Path, files: Iterable[str]) -> Iterator[Path]:
     """A fresh private folder with exactly ``files`` of component folder ``root``; removed
     on exit (see ``stage_files``)."""
-    dest = Path(tempfile.mkdtemp(prefix=STAGE_PREFIX))
+    sweep_stale_stages(Path(tempfile.gettempdir()))
+    dest = Path(tempfile.mkdtemp(prefix=f"{STAGE_PREFIX}{os.getpid()}-"))
     try:
         stage_files(Path(root), files, dest)
         yield dest
     finally:
         # ignore_errors: a platform that cannot delete a file still mapped (Windows) keeps it
         shutil.rmtree(dest, ignore_errors=True)
+
+
+def sweep_stale_stages(temp_dir: Path) -> list[Path]:
+    """Remove staging folders of processes that are gone (killed mid-load); returns them.
+    Hard links there would otherwise keep deleted bundle files' space in use."""
+    swept = []
+    for entry in temp_dir.glob(f"{STAGE_PREFIX}*-*"):
+        pid = entry.name[len(STAGE_PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
+            shutil.rmtree(entry, ignore_errors=True)
+            swept.append(entry)
+    return swept
 
 
 def _place(real: Path, target: Path) -> str:
