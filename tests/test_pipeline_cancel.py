@@ -92,7 +92,7 @@ def test_progress_reports_work_time_and_the_best_candidate():
 
 
 def test_a_batch_that_slows_down_is_abandoned_between_steps_at_the_deadline():
-    # The machine gets 5x slower after the first batch (another process starts): the second
+    # The machine gets 5x slower after the first draft (another process starts): the next
     # batch, predicted from the first at 100 ms, would really take 500 ms of a 300 ms budget.
     class SlowingDrafter(FakeDrafter):
         def draft(self, *args, **kw):
@@ -105,7 +105,8 @@ def test_a_batch_that_slows_down_is_abandoned_between_steps_at_the_deadline():
     wall_ms = (time.perf_counter() - t0) * 1e3
     assert len(pipe.drafter.calls) == 2
     assert result.stopped_by == "deadline" and not result.cancelled
-    assert len(result.candidates) == 4  # the second batch was abandoned mid-way
+    assert len(result.candidates) == 1  # the first draft (alone: it cannot be abandoned)
+    assert pipe.drafter.calls[1][1] == (1, 2, 3, 4)  # the next batch, abandoned mid-way
     assert wall_ms <= 300 + 4 * 5.0 + 30, wall_ms  # at most one step over, plus slack
 
 

@@ -202,19 +202,23 @@ class Pipeline:
         seeds = [derived_seed(seed, j) for j in range(plan.n_drafts)]
         batch = self.config.draft_batch
         for r, (text, layout) in enumerate(zip(rewrites, layouts)):
-            for start in range(0, len(seeds), batch):
-                new = self._draft_batch(text, layout, r, seeds[start:start + batch], plan.steps, run)
+            pending = seeds
+            while pending:
+                new = self._draft_batch(text, layout, r, pending[:batch], plan.steps, run)
                 if not new:
                     run.trace.log("draft", f"stopped at {len(run.pool)} drafts: the next does not fit")
                     return
                 run.add(self._ranked(new, ranker, prompt, layout, run))
+                pending = pending[len(new):]
 
     def _draft_batch(self, text, layout, r, seeds, steps, run) -> list[Candidate]:
         """Drafts of ``seeds`` (of as many as fit the time left); [] when none fits. The first
-        draft of a run always runs, in fewer steps if need be."""
+        draft of a run always runs, in fewer steps if need be, and alone when there is a
+        deadline: it cannot be abandoned, so it is kept small."""
         with run.turn():  # decide once no other thread's model call is running
             first = not run.pool
-            n = self._affordable_batch(len(seeds), steps, "draft", run, layout)
+            want = 1 if first and run.deadline.budget_ms is not None else len(seeds)
+            n = self._affordable_batch(want, steps, "draft", run, layout)
             if n == 0 and first:
                 n, steps = 1, self._first_draft_steps(steps, run, layout)
             if n == 0:
