@@ -15,7 +15,9 @@ from collections import defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from t2i_engines.errors import EngineError, EngineSettingsError
 from t2i_sdk.budget import CostModel, Deadline
+from t2i_sdk.errors import BundleError, InputError
 from t2i_sdk.progress import Progress
 from t2i_sdk.result import Candidate
 from t2i_sdk.trace import Trace
@@ -95,6 +97,10 @@ class RunContext:
                                        interruptible=interruptible)
             try:
                 yield on_step
+            except EngineSettingsError as exc:  # the SDK's own error types, naming the stage
+                raise InputError(f"{stage}: {exc}") from exc
+            except EngineError as exc:
+                raise BundleError(f"{stage}: {exc}") from exc
             finally:
                 ms = (time.perf_counter() - t0 - (self._callback_s - callbacks_before)) * 1e3
                 self.timings[stage] += ms
