@@ -15,6 +15,7 @@ Writes benchmarks/results/soak/soak.json and rss.png and prints a table. Figures
 from __future__ import annotations
 
 import argparse
+import ctypes
 import gc
 import json
 import os
@@ -138,7 +139,7 @@ def run_group(pipe, group: list[dict]) -> list[dict]:
 
 
 def soak(calls: int, bundle: str, warmup: int = 20, seed: int = 0, out: Path = OUT,
-         trace_memory: bool = False, progress=print) -> dict:
+         trace_memory: bool = False, progress=print, malloc_trim: bool = False) -> dict:
     from t2i_sdk import Pipeline
 
     out.mkdir(parents=True, exist_ok=True)
@@ -155,6 +156,8 @@ def soak(calls: int, bundle: str, warmup: int = 20, seed: int = 0, out: Path = O
             rows.append(row)
             if row["outcome"] == "error":
                 progress(f"call {row['index']}: {row['error']}")
+        if malloc_trim:  # diagnostic: is the growth free memory glibc keeps, or live memory?
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
         now = rss_bytes()
         rss.extend([now] * len(group))
         if len(rows) >= warmup and "warm" not in marks:
@@ -215,7 +218,7 @@ def soak(calls: int, bundle: str, warmup: int = 20, seed: int = 0, out: Path = O
         "overrun_ms": {"n": len(overruns), "max": round(max(overruns), 1) if overruns else None,
                        "median": round(statistics.median(overruns), 1) if overruns else None},
         "soak_wall_s": round(time.perf_counter() - t_start, 1), "pipeline_load_s": round(load_s, 1),
-        "threads": thread_settings(), "load_before": load_before, "load_after": load_snapshot(),
+        "threads": thread_settings(), "malloc_trim_after_each_call": malloc_trim, "load_before": load_before, "load_after": load_snapshot(),
         "tracemalloc_top": top,
         "rows": rows, "rss_bytes": rss,
     }
@@ -292,8 +295,11 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--tracemalloc", action="store_true",
                     help="trace Python allocations after the warm-up; top growth in the JSON")
+    ap.add_argument("--malloc-trim", action="store_true",
+                    help="call glibc's malloc_trim(0) after each call (diagnostic)")
     args = ap.parse_args(argv)
-    report = soak(args.calls, args.bundle, args.warmup, args.seed, args.out, args.tracemalloc)
+    report = soak(args.calls, args.bundle, args.warmup, args.seed, args.out, args.tracemalloc,
+                  malloc_trim=args.malloc_trim)
     print_table(report)
     return 1 if report["errors"] else 0
 

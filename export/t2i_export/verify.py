@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from t2i_sdk.bundle import load_bundle
+from t2i_sdk.closing import release_stages
 from t2i_sdk.loading import load_component
 from t2i_sdk.planning import RulePlanner
 
@@ -101,7 +102,10 @@ def verify_bundles(src: Path, exported: Path, *, device: str = "cpu", seed: int 
         ref = load_component(src, ref_entry, device)
         # A GGUF planner decodes under the layout grammar; compare the bare model like the source.
         got = load_component(exported, replace(entry, role="rewriter") if entry.role == "planner" else entry, device)
-        metric, max_abs, error = _compare(entry.kind, ref, got, seed)
+        try:
+            metric, max_abs, error = _compare(entry.kind, ref, got, seed)
+        finally:
+            release_stages([ref, got])  # llama.cpp models are freed now, not at exit
         tol = TOLERANCES.get((entry.kind, entry.dtype), 0.0)
         rows.append(ParityRow(role, entry.engine, entry.dtype, metric, max_abs, error, tol))
     return rows

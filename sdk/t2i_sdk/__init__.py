@@ -7,13 +7,13 @@
 
 Importing this package loads no torch; backends load when a bundle does.
 """
-from t2i_sdk.errors import BundleError, Cancelled, InputError, T2IError
+from t2i_sdk.errors import BundleError, Cancelled, InputError, PipelineClosed, T2IError
 from t2i_sdk.layout import Layout, LayoutObject
 from t2i_sdk.progress import Progress
 
 __version__ = "0.1.0"
 __all__ = ["Pipeline", "Result", "Progress", "Layout", "LayoutObject", "T2IError", "InputError",
-           "BundleError", "Cancelled"]
+           "BundleError", "Cancelled", "PipelineClosed"]
 
 
 def __getattr__(name):  # PEP 562: keep `import t2i_sdk` light

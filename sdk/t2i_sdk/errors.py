@@ -9,6 +9,10 @@ class InputError(T2IError, ValueError):
     """The caller's arguments are wrong (empty prompt, bad budget, ...)."""
 
 
+class PipelineClosed(InputError):
+    """A ``Pipeline`` was called (or a stage used) after :meth:`Pipeline.close`."""
+
+
 class BundleError(T2IError):
     """A bundle is missing, malformed, of an unknown schema, or fails its hash check."""
 

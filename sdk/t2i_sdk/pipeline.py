@@ -72,6 +72,41 @@ class Pipeline:
         return load_pipeline(cls, path, device=device, config=config, calibrate=calibrate,
                              verify=verify, cache_dir=cache_dir, threads=threads, spin=spin)
 
+    def close(self) -> None:
+        """Release the models now: stages holding native resources (llama.cpp) are closed,
+        the others dropped for the garbage collector. Waits for a model call running on
+        another thread; calling it again does nothing. Afterwards a call (or any use of a
+        stage) raises :class:`~t2i_sdk.errors.PipelineClosed`. ``with
+        Pipeline.from_pretrained(...) as pipe:`` closes on leaving the block."""
+        from t2i_sdk.closing import closed_stage, release_stages
+
+        with self._locks.model:
+            if self.closed:
+                return
+            stages = [self.drafter, self.scorer, self.refiner, self.rewriters["llm"],
+                      self.planners["llm"]]
+            self.drafter = closed_stage(self.drafter, "drafter")
+            self.scorer = closed_stage(self.scorer, "scorer")
+            self.refiner = closed_stage(self.refiner, "refiner")
+            self.rewriters = {**self.rewriters,
+                              "llm": closed_stage(self.rewriters["llm"], "LLM rewriter")}
+            self.planners = {**self.planners,
+                             "llm": closed_stage(self.planners["llm"], "LLM planner")}
+            release_stages(stages)
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` has run."""
+        from t2i_sdk.closing import ClosedStage
+
+        return isinstance(self.drafter, ClosedStage)
+
+    def __enter__(self) -> "Pipeline":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     def __call__(self, prompt: str, *, budget_ms: float | None = None, seed: int = 0,
                  n_rewrites: int | None = None, n_drafts: int | None = None,
                  steps: int | None = None, top_k: int | None = None, rounds: int | None = None,

@@ -151,10 +151,15 @@ def cmd_eval(args) -> int:
                          device=args.device)
     dims = tuple(args.dimensions or DEFAULT_DIMENSIONS)
     err = Console(stderr=True, quiet=args.quiet)
-    with _phase_bars(err) as progress:
-        result = compare_with_base(
-            policy, prompts, judge, renderer, dims, seed=args.seed, temperature=args.temperature,
-            max_new_tokens=args.max_new_tokens, on_prompt=lambda d, n: progress("eval", d, n))
+    try:
+        with _phase_bars(err) as progress:
+            result = compare_with_base(
+                policy, prompts, judge, renderer, dims, seed=args.seed,
+                temperature=args.temperature, max_new_tokens=args.max_new_tokens,
+                on_prompt=lambda d, n: progress("eval", d, n))
+    finally:
+        if isinstance(renderer, PipelineRenderer):
+            renderer.close()  # the bundle's models, llama.cpp's included
     rates = result["win_rate"]
     fake = {"round": "eval", "eval_prompts": len(prompts),
             "win_rate": {"vs_previous": rates["vs_base"], "vs_original": rates["vs_original"]}}

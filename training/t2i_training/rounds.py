@@ -65,6 +65,13 @@ class PipelineRenderer:
         return self._pipe(prompt, rewrites=[text], n_drafts=1, steps=self.steps, rounds=0,
                           planner="rule", seed=seed).image
 
+    def close(self) -> None:
+        """Release the pipeline's models (a GGUF component's llama.cpp model included); a
+        later ``render`` loads the bundle again."""
+        pipe, self._pipe = self._pipe, None
+        if pipe is not None:
+            pipe.close()
+
 
 class BlankRenderer:
     """No T2I at all, for judges that ignore images: every render is the same gray square."""
@@ -389,6 +396,7 @@ def train(config: RunConfig, *, judge: PairwiseJudge | None = None,
         train_set, held_out = split_prompts(prompts, config.held_out_fraction, config.seed)
     held_out = spread_subset(held_out, config.max_eval_prompts)
     run = RunDir(config.run_dir).open(config)
+    own_renderer = renderer is None  # one made here is closed here
     if renderer is None:
         renderer = (PipelineRenderer(config.bundle, steps=config.render_steps,
                                      device=config.device, rewrite=config.rewrite)
@@ -403,9 +411,13 @@ def train(config: RunConfig, *, judge: PairwiseJudge | None = None,
     if set(range(1, config.rounds + 1)) - set(run.completed_rounds()):
         check_judge(env.judge)
     out = []
-    for index in range(1, config.rounds + 1):
-        prompts_r = round_prompts(train_set, config.prompts_per_round, config.seed, index)
-        out.append(run_round(env, index, prompts_r, held_out))
-        if on_round is not None:
-            on_round(out[-1])
+    try:
+        for index in range(1, config.rounds + 1):
+            prompts_r = round_prompts(train_set, config.prompts_per_round, config.seed, index)
+            out.append(run_round(env, index, prompts_r, held_out))
+            if on_round is not None:
+                on_round(out[-1])
+    finally:
+        if own_renderer and isinstance(renderer, PipelineRenderer):
+            renderer.close()
     return out

@@ -3,15 +3,24 @@ class as ``t2i_engines.pytorch.causal_lm.CausalLMEngine``.
 
 The chat template comes from the GGUF header (``tokenizer.chat_template``). With a JSON schema
 every reply is decoded under llama.cpp's grammar for it, so it always parses as matching JSON.
+
+The context window defaults to the smaller of ``DEFAULT_N_CTX`` and the context the model was
+trained with (``<arch>.context_length`` in the header). The llama.cpp model is freed by
+:meth:`LlamaCppEngine.close`, when the engine is garbage-collected, or at interpreter exit
+before modules are torn down (``Llama.__del__`` running that late fails noisily).
 """
 from __future__ import annotations
 
+import weakref
 from pathlib import Path
 
 from t2i_engines import threads
 from t2i_engines.errors import EngineSettingsError, ModelFilesError
+from t2i_engines.llamacpp.gguf_header import GGUFHeaderError, context_length
 from t2i_engines.llamacpp.sampling import (SamplerChain, SamplingSettings, closing_bias,
                                            json_schema_grammar)
+# dtype is accepted for interface parity with the torch engines (and ignored): same names.
+from t2i_engines.pytorch.device import DTYPES
 
 # The kinds of turn the rewriter and the planner send: a template must render them at load.
 PROBE_CHAT = [{"role": "system", "content": "You rewrite prompts."},
@@ -19,7 +28,9 @@ PROBE_CHAT = [{"role": "system", "content": "You rewrite prompts."},
               {"role": "assistant", "content": "a photo of a cat"},
               {"role": "user", "content": "a dog"}]
 DEVICES = ("auto", "cuda", "mps", "cpu")
-DTYPES = ("auto", "float32", "float16", "bfloat16")
+# Context window (prompt + reply, in tokens) when the caller names none; never more than the
+# model was trained with.
+DEFAULT_N_CTX = 2048
 # Extra greedy tokens a grammar may take to finish once max_new_tokens is spent (a few fields
 # of one layout object at most); a reply still open after them is returned unfinished.
 CLOSING_TOKENS = 256
@@ -33,6 +44,9 @@ class LlamaCppEngine:
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         self.llm = llm
+        # Frees the model at close(), at garbage collection or at interpreter exit (atexit
+        # runs while llama_cpp's module globals still exist), whichever comes first.
+        self._finalizer = weakref.finalize(self, llm.close)
         self.device = device
         self.grammar = grammar
         self.name = name
@@ -52,19 +66,25 @@ class LlamaCppEngine:
 
     @classmethod
     def load(cls, path: str | Path, *, device: str = "auto", dtype: str = "auto",
-             json_schema: dict | None = None, n_ctx: int = 2048) -> LlamaCppEngine:
+             json_schema: dict | None = None, n_ctx: int | None = None) -> LlamaCppEngine:
         """Load ``path``: a ``.gguf`` file, or a folder holding exactly one.
 
         ``device``: "auto" (GPU when this llama.cpp build can offload) | "cpu" | "cuda[:i]" |
         "mps"; on a GPU every layer is offloaded. ``dtype`` is accepted for interface parity and
         ignored: a GGUF file fixes its weight types at export. ``json_schema``: decode every
-        reply under its grammar. ``n_ctx``: context window in tokens (prompt + reply).
+        reply under its grammar. ``n_ctx``: context window in tokens (prompt + reply); None:
+        ``DEFAULT_N_CTX``. Either is capped at the model's trained context length (from the
+        GGUF header) when the header gives one.
         """
         import llama_cpp
 
         if dtype not in DTYPES:
             raise ValueError(f"unknown dtype {dtype!r}; expected one of {', '.join(DTYPES)}")
         gguf_path = find_gguf(Path(path))
+        try:
+            n_ctx = context_size(n_ctx, context_length(gguf_path))
+        except (OSError, GGUFHeaderError) as exc:
+            raise ModelFilesError(f"cannot read the GGUF header of {gguf_path}: {exc}") from exc
         device = resolve_device(device)
         gpu_index = int(device.split(":", 1)[1]) if ":" in device else 0
         grammar = json_schema_grammar(json_schema) if json_schema is not None else None
@@ -82,11 +102,16 @@ class LlamaCppEngine:
             llm.close()
             raise
         if grammar is not None:
-            SamplerChain(engine._vocab, grammar, None).close()  # fail at load on a bad grammar
+            try:
+                SamplerChain(engine._vocab, grammar, None).close()  # fail at load on a bad grammar
+            except BaseException:
+                engine.close()
+                raise
         return engine
 
     def count_tokens(self, text: str) -> int:
         """Tokens ``text`` takes as message content (no BOS, no chat-template tokens)."""
+        self._check_open()
         return len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
 
     def generate(self, messages: list[dict], n: int, seed: int, temperature: float = 1.0,
@@ -104,6 +129,7 @@ class LlamaCppEngine:
             raise EngineSettingsError(
                 f"bad generation settings: n={n}, temperature={temperature}, top_p={top_p}, "
                 f"max_new_tokens={max_new_tokens}")
+        self._check_open()
         if n == 0:
             return []
         prompt = self._encode_chat(messages)
@@ -113,8 +139,24 @@ class LlamaCppEngine:
                 for i in range(n)]
 
     def close(self) -> None:
-        """Free the llama.cpp model and context now (instead of at garbage collection)."""
-        self.llm.close()
+        """Free the llama.cpp model and context now (instead of at garbage collection or
+        exit). Idempotent; the engine cannot generate afterwards."""
+        self._finalizer()  # runs llm.close once; later calls do nothing
+
+    @property
+    def closed(self) -> bool:
+        """True once the llama.cpp model was freed (``close``)."""
+        return not self._finalizer.alive
+
+    def __enter__(self) -> LlamaCppEngine:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise EngineSettingsError(f"the llama.cpp model {self.name} is closed")
 
     def _encode_chat(self, messages: list[dict]) -> list[int]:
         """Render the chat template and tokenise it as-is (the template writes its own BOS)."""
@@ -181,6 +223,15 @@ class LlamaCppEngine:
         # Join bytes before decoding: one character can span several byte-level tokens.
         raw = b"".join(token_bytes(self._vocab, t, special=False) for t in tokens)
         return raw.decode("utf-8", errors="replace")
+
+
+def context_size(requested: int | None, trained: int | None) -> int:
+    """The context to open: ``requested`` (None or 0: ``DEFAULT_N_CTX``), at most ``trained``
+    (the model's trained context length; None when unknown)."""
+    if requested is not None and requested < 0:
+        raise EngineSettingsError(f"n_ctx must be positive, got {requested}")
+    size = requested or DEFAULT_N_CTX
+    return min(size, trained) if trained else size
 
 
 def template_error(name, exc: BaseException) -> str:

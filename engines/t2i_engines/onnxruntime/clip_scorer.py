@@ -14,14 +14,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from t2i_engines.onnxruntime.export_format import DTYPES, MANIFEST_NAME
 from t2i_engines.onnxruntime.session import OrtModel
 
 if TYPE_CHECKING:
     from PIL.Image import Image
 
 DEFAULT_BATCH_SIZE = 32  # images or texts per run; bounds peak memory, not results
-MANIFEST_NAME = "onnx_export.json"
-DTYPES = ("auto", "float32", "float16", "bfloat16", "int8")
 
 
 class OrtClipScorerEngine:

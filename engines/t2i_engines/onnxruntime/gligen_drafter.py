@@ -22,17 +22,13 @@ from t2i_engines.draft_args import (MAX_GLIGEN_OBJECTS, check_draft_args, count_
                                     fit_to_token_limit)
 from t2i_engines.onnxruntime.denoise import (denoise, initial_latents, load_scheduler,
                                               timestep_batch, to_pil_images)
+from t2i_engines.onnxruntime.export_format import DTYPES, MANIFEST_NAME
 from t2i_engines.pytorch.gligen_drafter import grounding_beta, seeded_generators
 from t2i_engines.step_callback import StepCallback
 
 if TYPE_CHECKING:
     import numpy as np
     from PIL.Image import Image
-
-MANIFEST_NAME = "onnx_export.json"
-# Precision is fixed when the graphs are exported; these names are accepted for interface
-# parity with the torch engine (a bundle entry passes its dtype) and otherwise not used.
-DTYPES = ("auto", "float32", "float16", "bfloat16", "int8")
 
 
 class OrtGligenDrafterEngine:

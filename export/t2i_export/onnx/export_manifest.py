@@ -10,7 +10,8 @@ import hashlib
 import json
 from pathlib import Path
 
-MANIFEST_NAME = "onnx_export.json"
+# Defined once beside the engines that read it; importable from here for the exporters.
+from t2i_engines.onnxruntime.export_format import MANIFEST_NAME
 
 
 def read_json(path: Path) -> dict:

@@ -92,14 +92,15 @@ def run(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     with stage_progress(args.quiet, f"loading {bundle}"):
         pipe = Pipeline.from_pretrained(bundle)
-    for i, prompt in enumerate(prompts):
-        with stage_progress(args.quiet, f"[{i + 1}/{len(prompts)}] {prompt}") as update:
-            result = pipe(prompt, budget_ms=args.budget_ms, seed=i, on_unit=update)
-        save_image(result.image, out / f"{i:02d}.png")
-        save_image(render_contact_sheet(result), out / f"{i:02d}.sheet.png")
-        save_json(result.to_dict(), out / f"{i:02d}.json")
-        if not args.quiet:
-            print(f"{out / f'{i:02d}.sheet.png'}: {prompt}", file=sys.stderr)
+    with pipe:  # releases the models (llama.cpp's included) when done
+        for i, prompt in enumerate(prompts):
+            with stage_progress(args.quiet, f"[{i + 1}/{len(prompts)}] {prompt}") as update:
+                result = pipe(prompt, budget_ms=args.budget_ms, seed=i, on_unit=update)
+            save_image(result.image, out / f"{i:02d}.png")
+            save_image(render_contact_sheet(result), out / f"{i:02d}.sheet.png")
+            save_json(result.to_dict(), out / f"{i:02d}.json")
+            if not args.quiet:
+                print(f"{out / f'{i:02d}.sheet.png'}: {prompt}", file=sys.stderr)
     return 0
 
 
@@ -120,21 +121,22 @@ def run_rewriter(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     with stage_progress(args.quiet, f"loading {bundle}"):
         pipe = Pipeline.from_pretrained(bundle)
-    if pipe.rewriters["llm"] is None:
-        raise InputError(f"--bundle {bundle}: this bundle has no LLM rewriter")
     rows = []
-    for i, (text, caption) in enumerate(suite_prompts(FREEFORM_SUITE, per_category=1)):
-        runs = {}
-        for mode in ("identity", "llm"):
-            with stage_progress(args.quiet, f"[{i + 1}/6] {mode}: {text}") as update:
-                runs[mode] = pipe(text, seed=i, n_drafts=1, rounds=0, n_rewrites=1,
-                                  rewriter=mode, on_unit=update)
-        verdicts = [evaluate(caption, detect(r.image), r.image.size).correct
-                    for r in runs.values()]
-        rows.append(Comparison(text, runs["identity"], runs["llm"], *verdicts))
-        save_json({"prompt": text, "spec": caption.prompt, "rewrites": runs["llm"].rewrites,
-                   "correct": {"as_typed": verdicts[0], "rewritten": verdicts[1]}},
-                  out / f"{i:02d}.rewrite.json")
+    with pipe:  # releases the models (the GGUF rewriter's llama.cpp model) when done
+        if pipe.rewriters["llm"] is None:
+            raise InputError(f"--bundle {bundle}: this bundle has no LLM rewriter")
+        for i, (text, caption) in enumerate(suite_prompts(FREEFORM_SUITE, per_category=1)):
+            runs = {}
+            for mode in ("identity", "llm"):
+                with stage_progress(args.quiet, f"[{i + 1}/6] {mode}: {text}") as update:
+                    runs[mode] = pipe(text, seed=i, n_drafts=1, rounds=0, n_rewrites=1,
+                                      rewriter=mode, on_unit=update)
+            verdicts = [evaluate(caption, detect(r.image), r.image.size).correct
+                        for r in runs.values()]
+            rows.append(Comparison(text, runs["identity"], runs["llm"], *verdicts))
+            save_json({"prompt": text, "spec": caption.prompt, "rewrites": runs["llm"].rewrites,
+                       "correct": {"as_typed": verdicts[0], "rewritten": verdicts[1]}},
+                      out / f"{i:02d}.rewrite.json")
     path = out / "before_after.png"
     save_image(render_before_after(rows), path)
     if not args.quiet:

@@ -55,9 +55,9 @@ def run(args) -> int:
     knobs = _validated_knobs(args)
     out = _checked_out_path(args.out)
     items = suite_prompts(args.suite, args.per_category, args.suite_seed)
-    pipe = Pipeline.from_pretrained(args.bundle, device=args.device)
     records = []
-    with _progress(args.quiet, len(items)) as advance:
+    with (Pipeline.from_pretrained(args.bundle, device=args.device) as pipe,
+          _progress(args.quiet, len(items)) as advance):
         for i, (text, caption) in enumerate(items):
             seed = args.seed + i * SEED_STRIDE
             records.append(_evaluate_one(pipe, text, caption, seed, args=args, knobs=knobs))

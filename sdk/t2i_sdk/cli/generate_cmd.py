@@ -60,7 +60,7 @@ def run(args) -> int:
     knobs = {k: getattr(args, k) for k in KNOBS}
     with stage_progress(args.quiet, "loading bundle") as update:
         pipe = Pipeline.from_pretrained(args.bundle, device=args.device)
-    with stage_progress(args.quiet, "generating") as update:
+    with pipe, stage_progress(args.quiet, "generating") as update:  # then release the models
         result = pipe(args.prompt, budget_ms=args.budget_ms, seed=args.seed, lam=args.lam,
                       rewriter=args.rewriter, planner=args.planner, on_unit=update, **knobs)
     # Everything is encoded before the first write, and written all-or-nothing.
