@@ -56,6 +56,7 @@ def competitors(n: int):
 def contention(args) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS")}
     cells = []
+    partial = OUT / "contention.partial.json"  # kept up to date: a stopped run keeps its cells
     for repeat in range(args.repeats):
         for n_comp in (0, 1, 2):
             with competitors(n_comp):
@@ -69,10 +70,11 @@ def contention(args) -> dict:
                             "repeat": repeat, "median_ms": statistics.median(ms),
                             "max_ms": max(ms), "ms": ms, "load_before": load}
                     cells.append(cell)
+                    partial.write_text(json.dumps({"cells": cells}) + "\n")
                     print(f"repeat {repeat} competitors {n_comp} threads {threads} "
                           f"spin {spin!s:5}: median {cell['median_ms']:.0f} ms, max "
                           f"{cell['max_ms']:.0f} ms (load {load})", flush=True)
-    return {"bundle": args.bundle, "draft": "1 grounded draft, 25 steps, 64x64",
+    return {"bundle": args.bundle, "draft": "1 grounded draft, 25 steps, 64x64", "n": args.n,
             "cells": cells, "cpu_count": os.cpu_count()}
 
 
@@ -119,8 +121,8 @@ def report(_args=None) -> None:
     cont_path, budg_path = OUT / "contention.json", OUT / "adherence.json"
     if cont_path.exists():
         data = json.loads(cont_path.read_text())
-        lines += [f"Per-draft latency ({data['draft']}), median over {len(data['cells'][0]['ms'])} "
-                  "drafts per cell; one column per repeat (run-to-run stability).", "",
+        lines += [f"Per-draft latency ({data['draft']}), median over {data.get('n', 6)} drafts per "
+                  "cell; one value per repeat (run-to-run stability).", "",
                   "| threads | spin | competitors | median ms per repeat | vs idle |", "|---|---|---|---|---|"]
         for threads, spin in SETTINGS:
             base = statistics.median(c["median_ms"] for c in data["cells"] if c["threads"] == threads
@@ -130,6 +132,8 @@ def report(_args=None) -> None:
                 cells = [c for c in data["cells"] if (c["threads"], c["spin"], c["competitors"])
                          == (threads, spin, n)]
                 med = [c["median_ms"] for c in cells]
+                if not med:  # a run stopped before this cell
+                    continue
                 lines.append(f"| {threads} | {spin} | {n} | {' / '.join(f'{m:.0f}' for m in med)} "
                              f"| {statistics.median(med) / base:.1f}x |")
                 xs.append(n)
