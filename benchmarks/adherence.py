@@ -139,8 +139,8 @@ def report(_args=None) -> None:
                 xs.append(n)
                 ys.append(statistics.median(med))
             axes[0].plot(xs, ys, marker="o", label=f"{threads} thread(s), {'spin' if spin else 'sleep'}")
-        axes[0].set(xlabel="competing 2-thread processes", ylabel="ms per draft (median, log)", yscale="log",
-                    title="Latency under contention", xticks=[0, 1, 2])
+        axes[0].set(xlabel="competing 2-thread processes", ylabel="ms per draft (median, log)",
+                    yscale="log", title="Latency under contention", xticks=[0, 1, 2])
         axes[0].legend()
         lines.append("")
     if budg_path.exists():
