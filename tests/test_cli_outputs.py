@@ -96,6 +96,7 @@ def fast_bundle(tiny_pipeline, monkeypatch):
     """``--bundle`` loads the session's tiny pipeline instead of reading the folder again."""
     from t2i_sdk.pipeline import Pipeline
     monkeypatch.setattr(Pipeline, "from_pretrained", classmethod(lambda cls, *a, **k: tiny_pipeline))
+    monkeypatch.setattr(Pipeline, "close", lambda self: None)  # the session's pipeline stays open
     return "tiny"
 
 

@@ -327,6 +327,12 @@ class _OraclePipeline:
         self.by_prompt = {c.prompt: c for c in held_out_suite(per_category=50)}
         self.calls = []
 
+    def __enter__(self):  # a Pipeline is a context manager (close() on exit)
+        return self
+
+    def __exit__(self, *exc):
+        return None
+
     def __call__(self, prompt, **kwargs):
         self.calls.append((prompt, kwargs))
         truth = scene_for_caption(self.by_prompt[prompt], np.random.default_rng(kwargs["seed"]))
