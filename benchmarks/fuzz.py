@@ -25,9 +25,9 @@ FILES = ("tests/test_fuzz_planning.py", "tests/test_fuzz_manifest.py")
 # hypothesis --hypothesis-show-statistics: a "tests/x.py::test_name:" header, then lines such as
 #   - during generate phase (1.23 seconds):
 #     - Typical runtimes: ...
-#     - 500 passing examples, 0 failing examples, 12 invalid examples
+#     - 500 passing, 0 failing, and 12 invalid test cases
 HEADER = re.compile(r"^(tests/\S+::\S+):\s*$")
-COUNTS = re.compile(r"(\d+) passing examples?, (\d+) failing examples?")
+COUNTS = re.compile(r"(\d+) passing(?: examples?)?, (\d+) failing")
 
 
 def parse_statistics(text: str) -> dict[str, dict]:
