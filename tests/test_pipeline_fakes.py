@@ -220,7 +220,9 @@ def test_deadline_with_a_slow_drafter_overruns_by_at_most_one_unit():
     one_unit = ms * pipe.config.draft_batch * 4
     assert wall <= budget + one_unit + 50  # 50 ms slack for Python and sleep jitter
     assert result.image is not None
-    assert any("does not fit" in e.message for e in result.trace)
+    # stopped before a unit that no longer fits, or abandoned one between denoising steps
+    assert (any("does not fit" in e.message for e in result.trace)
+            or result.stopped_by == "deadline")
 
 
 def test_deadline_with_accurate_costs_stays_inside_the_budget():

@@ -58,8 +58,9 @@ def _is_geometry(v) -> bool:
 
 
 def _is_examples(v) -> bool:
-    return isinstance(v, list) and all(
-        isinstance(e, list) and len(e) == 2 and all(_is_text(t) for t in e) for e in v)
+    # JSON gives lists; Python callers (RewriteConfig, create_bundle) give tuples
+    return isinstance(v, (list, tuple)) and all(
+        isinstance(e, (list, tuple)) and len(e) == 2 and all(_is_text(t) for t in e) for e in v)
 
 
 _GUIDANCE = Option("a finite number >= 0", lambda v: _is_number(v) and v >= 0, engine=True)
