@@ -29,7 +29,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def atomic_write_text(path: str | Path, text: str, encoding: str = "utf-8") -> None:
@@ -72,7 +72,7 @@ def _refuse_existing(final_dir: Path, overwrite: bool) -> None:
 def _move_into_place(tmp: Path, final_dir: Path) -> None:
     if not final_dir.exists():
         os.rename(tmp, final_dir)  # fails rather than merges if a non-empty folder raced in
-        _fsync_dir(final_dir.parent)
+        fsync_dir(final_dir.parent)
         return
     old = final_dir.parent / f".{final_dir.name}.old-{uuid.uuid4().hex[:8]}"
     os.rename(final_dir, old)
@@ -81,11 +81,11 @@ def _move_into_place(tmp: Path, final_dir: Path) -> None:
     except BaseException:
         os.rename(old, final_dir)  # put the previous version back rather than leave nothing
         raise
-    _fsync_dir(final_dir.parent)
+    fsync_dir(final_dir.parent)
     shutil.rmtree(old, ignore_errors=True)
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
     """Persist a rename; best effort (not every OS/filesystem lets a folder be opened)."""
     try:
         fd = os.open(path, os.O_RDONLY)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from t2i_sdk.bundle.atomic import fsync_dir
 from t2i_sdk.scratch import scratch_path, sweep_stale
 
 FILE_MODE = 0o644
@@ -33,7 +34,7 @@ def write_file_set(files: dict[Path, bytes]) -> list[Path]:
     for backup in backups:
         backup.unlink(missing_ok=True)
     for folder in {path.parent for path in temps}:
-        _fsync_dir(folder)
+        fsync_dir(folder)
     return list(temps)
 
 
@@ -81,16 +82,3 @@ def _set_aside(path: Path) -> Path | None:
 def _place(tmp: Path, path: Path) -> None:
     os.replace(tmp, path)
 
-
-def _fsync_dir(folder: Path) -> None:
-    """Persist the renames; best effort (not every OS lets a folder be opened)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
