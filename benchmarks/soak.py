@@ -234,7 +234,11 @@ def second_half_growth(rss: list[int], warm_call: int, end_rss: int) -> float:
 
 
 def plot(report: dict, path: Path) -> None:
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError:  # the `bench` extra: the JSON is written either way
+        print(f"no matplotlib (pip install 't2i-sdk[bench]'): {path.name} not drawn")
+        return
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

@@ -34,5 +34,6 @@ def test_soak_smoke(tmp_path, capsys):
     assert report["kinds"]["concurrent"] > 0 and report["kinds"]["cancel"] > 0  # seed 0's schedule
     assert all(v > 0 for k, v in report["rss_mib"].items())
     assert report["threads"]["torch_num_threads"] >= 1 and "loadavg" in report["load_before"]
-    assert (tmp_path / "rss.png").stat().st_size > 0
+    if importlib.util.find_spec("matplotlib") is not None:  # the `bench` extra draws the plot
+        assert (tmp_path / "rss.png").stat().st_size > 0
     assert "RSS growth" in capsys.readouterr().out
