@@ -17,8 +17,9 @@ class Progress:
     ``best`` is the highest-scoring candidate so far (``best.image``, ``best.score.total``);
     before any image is scored it is the first image made (``best.score`` None: a tight
     budget may leave no time to score it), and None before any image exists. Reports arrive
-    on the thread running the pipeline: a GUI hands them to its UI thread (see
-    examples/desktop_app.py).
+    on the thread running the pipeline, while it holds the pipeline's model lock: keep the
+    callback quick, never call the pipeline from it, and let a GUI hand the report to its UI
+    thread (see examples/desktop_app.py).
     """
 
     stage: str  # "rewrite" | "plan" | "draft" | "score" | "refine"
