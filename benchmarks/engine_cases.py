@@ -22,6 +22,8 @@ import torch
 from real_size_models import (SD_TURBO_UNET_PARAMS, TEXT_TOKENS, build_clip_vit_l14,
                               build_qwen2_05b, build_sd15_gligen, build_sd_turbo)
 
+from t2i_engines.onnxruntime.export_format import MANIFEST_NAME
+
 FAMILIES = ("drafter", "scorer", "refiner", "llm")
 PROMPT = ("Rewrite this prompt for an image generator, keeping every object and its place: "
           "two red apples to the left of a blue cup on a wooden table, soft morning light")
@@ -232,7 +234,7 @@ def refiner_component(src: Path, onnx_dir: Path, resolution: int) -> Component:
 
     config = read_config(src)
     unet = json.loads((src / "unet" / "config.json").read_text())
-    names = json.loads((onnx_dir / "onnx_export.json").read_text())["graphs"]["unet"]["inputs"]
+    names = json.loads((onnx_dir / MANIFEST_NAME).read_text())["graphs"]["unet"]["inputs"]
     side = resolution // config.vae_scale_factor
     pooled = 0
     if config.pipeline == "sdxl":

@@ -22,6 +22,8 @@ import time
 import traceback
 from pathlib import Path
 
+from t2i_engines.onnxruntime.export_format import MANIFEST_NAME
+
 RESULTS = Path(__file__).parent / "results" / "gpu_tensorrt_check.json"
 BATCH = (1, 2, 4)  # profile (min, opt, max); opt is what parity and latency run at
 
@@ -169,7 +171,7 @@ def main() -> None:
         build_tiny_bundle(bundle, seed=0)
     rows = []
     for role, (src, onnx_dir) in export_bundle(bundle, work / "onnx").items():
-        graphs = json.loads((onnx_dir / "onnx_export.json").read_text())["graphs"]
+        graphs = json.loads((onnx_dir / MANIFEST_NAME).read_text())["graphs"]
         for graph, entry in graphs.items():
             for precision in args.precisions:
                 row = {"component": role, "graph": graph, "precision": precision}

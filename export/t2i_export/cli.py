@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from t2i_engines.errors import EngineError
+from t2i_engines.onnxruntime.export_format import MANIFEST_NAME
 from t2i_export.targets import check_bundle_target, check_file_target, check_folder_target
 from t2i_sdk.cli.one_line import one_line
 from t2i_sdk.errors import T2IError
@@ -61,7 +62,7 @@ def cmd_tensorrt(args) -> int:
             onnx_dirs = export_bundle_onnx(src, out, OnnxOptions(fp16=True), log=_log(args.quiet),
                                            progress=update)
         else:
-            onnx_dirs = {p.name: p for p in src.iterdir() if (p / "onnx_export.json").exists()}
+            onnx_dirs = {p.name: p for p in src.iterdir() if (p / MANIFEST_NAME).exists()}
         for role, onnx_dir in onnx_dirs.items():
             build_component_tensorrt(onnx_dir, out / role, timing_cache=out / "timing.cache",
                                      progress=update)

@@ -5,6 +5,7 @@ import json
 import shutil
 from pathlib import Path
 
+from t2i_engines.onnxruntime.export_format import MANIFEST_NAME
 from t2i_sdk.errors import T2IError
 
 ENGINE_SUFFIX = ".plan"
@@ -18,7 +19,7 @@ def check_tensorrt() -> None:
 
 def onnx_graphs(onnx_dir: Path) -> list[Path]:
     """The .onnx graphs an exported component folder lists in its onnx_export.json."""
-    desc = json.loads((onnx_dir / "onnx_export.json").read_text())
+    desc = json.loads((onnx_dir / MANIFEST_NAME).read_text())
     graphs = [onnx_dir / g["path"] for g in desc["graphs"].values()]
     missing = [str(g) for g in graphs if not g.is_file()]
     if missing:
