@@ -10,10 +10,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from t2i_sdk.bundle.atomic import DIR_MODE, move_into_place, refuse_existing
 from t2i_sdk.scratch import remove_path, scratch_path, sweep_stale
-from t2i_sdk.errors import BundleError
-
-DIR_MODE = 0o755
 
 
 @contextmanager
@@ -24,39 +22,16 @@ def atomic_export_dir(final: Path, *, overwrite: bool = False) -> Iterator[Path]
     the old one deleted."""
     final = Path(final)
     sweep_stale(final)
-    _refuse_existing(final, overwrite)
+    refuse_existing(final, overwrite, how="pass --force")
     tmp = scratch_path(final, "tmp")
     remove_path(tmp)  # this process's own, from an earlier call that could not clean up
     tmp.mkdir(parents=True)
     try:
         yield tmp
         os.chmod(tmp, DIR_MODE)
-        _refuse_existing(final, overwrite)  # it may have appeared while we were building
-        _move_into_place(tmp, final)
+        refuse_existing(final, overwrite, how="pass --force")  # it may have appeared meanwhile
+        move_into_place(tmp, final, old=scratch_path(final, "old"))
     except BaseException:
         remove_path(tmp)
         raise
 
-
-def _refuse_existing(final: Path, overwrite: bool) -> None:
-    if not (final.exists() or final.is_symlink()):
-        return
-    if not overwrite:
-        raise BundleError(f"{final}: already exists (pass --force to replace it)")
-    if final.is_symlink() or not final.is_dir():
-        raise BundleError(f"{final}: exists and is not a folder; refusing to replace it")
-
-
-def _move_into_place(tmp: Path, final: Path) -> None:
-    if not final.exists():
-        os.rename(tmp, final)
-        return
-    old = scratch_path(final, "old")
-    remove_path(old)
-    os.rename(final, old)
-    try:
-        os.rename(tmp, final)
-    except BaseException:
-        os.rename(old, final)  # put the previous version back rather than leave nothing
-        raise
-    remove_path(old)

@@ -47,34 +47,40 @@ def atomic_directory(final_dir: str | Path, *, overwrite: bool = False) -> Itera
     old folder is renamed aside, the new one renamed in, then the old one deleted.
     """
     final_dir = Path(final_dir)
-    _refuse_existing(final_dir, overwrite)
+    refuse_existing(final_dir, overwrite)
     final_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=final_dir.parent, prefix=f".{final_dir.name}.tmp-"))
     try:
         yield tmp
         os.chmod(tmp, DIR_MODE)
-        _refuse_existing(final_dir, overwrite)  # it may have appeared while we were building
-        _move_into_place(tmp, final_dir)
+        refuse_existing(final_dir, overwrite)  # it may have appeared while we were building
+        old = final_dir.parent / f".{final_dir.name}.old-{uuid.uuid4().hex[:8]}"
+        move_into_place(tmp, final_dir, old=old)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
 
 
-def _refuse_existing(final_dir: Path, overwrite: bool) -> None:
+def refuse_existing(final_dir: Path, overwrite: bool, *,
+                    how: str = "pass overwrite=True") -> None:
+    """BundleError if ``final_dir`` exists and may not be replaced (``how`` says how to allow
+    it), or exists and is not a folder."""
     if not (final_dir.exists() or final_dir.is_symlink()):
         return
     if not overwrite:
-        raise BundleError(f"{final_dir}: already exists (pass overwrite=True to replace it)")
+        raise BundleError(f"{final_dir}: already exists ({how} to replace it)")
     if final_dir.is_symlink() or not final_dir.is_dir():
         raise BundleError(f"{final_dir}: exists and is not a folder; refusing to replace it")
 
 
-def _move_into_place(tmp: Path, final_dir: Path) -> None:
+def move_into_place(tmp: Path, final_dir: Path, *, old: Path) -> None:
+    """Rename ``tmp`` to ``final_dir``; an existing ``final_dir`` is renamed to ``old`` first,
+    put back if the swap fails, and deleted once it succeeded."""
     if not final_dir.exists():
         os.rename(tmp, final_dir)  # fails rather than merges if a non-empty folder raced in
         fsync_dir(final_dir.parent)
         return
-    old = final_dir.parent / f".{final_dir.name}.old-{uuid.uuid4().hex[:8]}"
+    shutil.rmtree(old, ignore_errors=True)
     os.rename(final_dir, old)
     try:
         os.rename(tmp, final_dir)
