@@ -3,7 +3,9 @@ known. FakeScorer embeds an image as its mean RGB and a text as the RGB of its c
 from __future__ import annotations
 
 import os
+import threading
 import time
+from contextlib import contextmanager
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -97,3 +99,23 @@ def fuzz_examples(n: int) -> int:
     """Hypothesis examples per fuzz property: ``n`` × ``$T2I_FUZZ_SCALE`` (benchmarks/fuzz.py
     runs the same properties at a larger scale)."""
     return max(1, round(n * float(os.environ.get("T2I_FUZZ_SCALE", "1"))))
+
+
+@contextmanager
+def serving(srv):
+    """Run socketserver ``srv`` on a daemon thread for the block, then shut it down."""
+    srv.daemon_threads = True
+    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
+    thread.start()
+    try:
+        yield srv
+    finally:
+        srv.shutdown()
+        srv.server_close()
+        thread.join(timeout=5)
+
+
+def server_url(srv) -> str:
+    """The OpenAI-style base URL of a local test server."""
+    return f"http://127.0.0.1:{srv.server_address[1]}/v1"

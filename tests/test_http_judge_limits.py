@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import json
 import socketserver
-import threading
 import time
 
 import pytest
 from PIL import Image
+
+from fakes import server_url, serving
 
 from t2i_sdk.errors import InputError, T2IError
 from t2i_training.judges import HTTPJudge, JudgeServerError, Sample
@@ -42,20 +43,12 @@ class _RawHandler(socketserver.StreamRequestHandler):
 
 @pytest.fixture
 def raw_server():
-    srv = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _RawHandler)
-    srv.daemon_threads = True
-    srv.requests, srv.stats = 0, {"sent": 0}
-    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
-    thread.start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
-    thread.join(timeout=5)
+    with serving(socketserver.ThreadingTCPServer(("127.0.0.1", 0), _RawHandler)) as srv:
+        srv.requests, srv.stats = 0, {"sent": 0}
+        yield srv
 
 
-def _url(srv) -> str:
-    return f"http://127.0.0.1:{srv.server_address[1]}/v1"
+_url = server_url
 
 
 def _ok(wfile, stats):

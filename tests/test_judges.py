@@ -4,12 +4,13 @@ from __future__ import annotations
 import base64
 import io
 import json
-import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from PIL import Image
+
+from fakes import server_url, serving
 
 from t2i_training.judges import (
     REWARD_DIMENSIONS,
@@ -174,20 +175,12 @@ class _ScriptedHandler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server():
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), _ScriptedHandler)
-    srv.daemon_threads = True
-    srv.requests = []
-    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
-    thread.start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
-    thread.join(timeout=5)
+    with serving(ThreadingHTTPServer(("127.0.0.1", 0), _ScriptedHandler)) as srv:
+        srv.requests = []
+        yield srv
 
 
-def _url(srv) -> str:
-    return f"http://127.0.0.1:{srv.server_address[1]}/v1"
+_url = server_url
 
 
 def _reply(text: str) -> dict:
