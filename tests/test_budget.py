@@ -20,7 +20,13 @@ from t2i_sdk.budget import (
     plan_utility,
 )
 from t2i_sdk.budget.cost_cache import cache_key
-from t2i_sdk.budget.cost_model import draft_units, refine_units, score_units
+from t2i_sdk.budget.cost_model import (
+    DEFAULT_LOG_ERROR,
+    HIGH_Z,
+    draft_units,
+    refine_units,
+    score_units,
+)
 from t2i_sdk.budget.planner import back_utility, front_utility, step_quality
 from t2i_sdk.errors import InputError
 
@@ -90,6 +96,37 @@ def test_noise_never_gives_a_negative_slope_or_overhead():
     for units, ms in [(10, 10.0), (100, 1000.0), (10, 5.0), (100, 1100.0)]:  # intercept < 0
         d.observe(units, ms)
     assert d.fixed_ms == 0.0 and d.per_unit_ms > 0.0
+
+
+def test_high_estimate_follows_how_far_calls_stray_from_the_line():
+    rng = random.Random(3)
+    c = StageCost(fixed_ms=5.0, per_unit_ms=1.0)
+    assert c.log_error() == DEFAULT_LOG_ERROR  # nothing measured yet: the assumed spread
+    c.observe(10, 1000.0)  # the prior's miss (x50) is not a measure of noise
+    assert c.n_errors == 0
+    for _ in range(200):  # calls stray by ~20 % (log-normal, sigma 0.2)
+        c.observe(10, 1000.0 * math.exp(rng.gauss(0.0, 0.2)))
+    assert c.log_error() == pytest.approx(0.2, rel=0.3)
+    assert c.predict_high(10) == pytest.approx(c.predict(10) * math.exp(HIGH_Z * c.log_error()))
+    quiet = StageCost(fixed_ms=5.0, per_unit_ms=1.0)
+    for _ in range(200):
+        quiet.observe(10, 1000.0 * math.exp(rng.gauss(0.0, 0.02)))
+    assert quiet.predict_high(10) / quiet.predict(10) < c.predict_high(10) / c.predict(10)
+    # the high estimate covers ~99 % of fresh calls
+    fresh = [1000.0 * math.exp(rng.gauss(0.0, 0.2)) for _ in range(2000)]
+    assert sum(ms > c.predict_high(10) for ms in fresh) / len(fresh) < 0.03
+
+
+def test_high_estimate_survives_a_round_trip_and_old_files_still_load():
+    model = CostModel()
+    for ms in (900.0, 1100.0, 950.0, 1300.0, 800.0):
+        model.observe("draft", 25, ms)
+    back = CostModel.from_dict(json.loads(json.dumps(model.to_dict())))
+    assert back.predict_high("draft", 25) == pytest.approx(model.predict_high("draft", 25))
+    old = model.to_dict()  # written before errors were kept
+    for key in ("mean_sq_log_error", "n_errors"):
+        del old["stages"]["draft"][key]
+    assert CostModel.from_dict(old).stage("draft").log_error() == DEFAULT_LOG_ERROR
 
 
 def test_unit_helpers_count_what_the_stages_do():

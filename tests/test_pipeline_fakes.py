@@ -207,6 +207,21 @@ def test_absurdly_small_budget_still_returns_one_image_and_says_so():
     assert any("below the cheapest plan" in e.message for e in result.trace)
 
 
+def test_the_first_draft_fits_its_high_estimate_when_calls_have_been_erratic():
+    # Mean says 8 steps (80.5 ms) fit 100 ms; the first draft cannot be stopped, and calls
+    # have strayed by e^0.3 (RMS), so it must fit at ~2x the mean: 4 steps.
+    def costs(log_error):
+        model = _accurate_costs(10.0)
+        model.stages["draft"] = StageCost(0.5, 10.0, n_errors=5,
+                                          mean_sq_log_error=log_error ** 2)
+        return model
+    steady, erratic = FakeDrafter(), FakeDrafter()
+    _pipe(drafter=steady, costs=costs(0.0))(PROMPT, budget_ms=100.0, steps=8, rounds=0)
+    _pipe(drafter=erratic, costs=costs(0.3))(PROMPT, budget_ms=100.0, steps=8, rounds=0)
+    assert steady.calls[0][2] == 8
+    assert erratic.calls[0][2] == 4
+
+
 def test_deadline_with_a_slow_drafter_overruns_by_at_most_one_unit():
     # The cost model believes a drafter step costs 1 ms; it really costs 15 ms. The pipeline
     # may start one unit on that belief but must stop after it: wall <= budget + one batch.

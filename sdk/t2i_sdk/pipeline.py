@@ -253,7 +253,7 @@ class Pipeline:
         with run.turn():  # decide once no other thread's model call is running
             first = not run.pool
             want = 1 if first and run.deadline.budget_ms is not None else len(seeds)
-            n = self._affordable_batch(want, steps, "draft", run, layout)
+            n = self._affordable_batch(want, steps, "draft", run, layout, unstoppable=first)
             if n == 0 and first:
                 n, steps = 1, self._first_draft_steps(steps, run, layout)
             if n == 0:
@@ -316,20 +316,24 @@ class Pipeline:
             raise
         return [replace(c, score=score) for c, score in zip(new, scores)]
 
-    def _affordable_batch(self, want: int, steps: int, stage: str, run, layout) -> int:
-        """Largest batch ≤ ``want`` whose model call plus its scoring fits the time left."""
+    def _affordable_batch(self, want: int, steps: int, stage: str, run, layout, *,
+                          unstoppable: bool = False) -> int:
+        """Largest batch ≤ ``want`` whose model call plus its scoring fits the time left; a
+        call the deadline cannot stop (``unstoppable``) must fit at its high estimate."""
+        predict = run.predict_high if unstoppable else run.predict
         for b in range(want, 0, -1):
             # draft_units and refine_units agree: images × steps
-            if run.fits(run.predict(stage, draft_units(b, steps))
+            if run.fits(predict(stage, draft_units(b, steps))
                         + run.predict("score", score_units(b, len(layout.objects)))):
                 return b
         return 0
 
     def _first_draft_steps(self, steps: int, run, layout) -> int:
-        """Most steps ≤ ``steps`` at which one draft and its scoring fit the time left (≥ 1)."""
+        """Most steps ≤ ``steps`` at which one draft, at its high estimate (it cannot be
+        stopped), and its scoring fit the time left (≥ 1)."""
         score_ms = run.predict("score", score_units(1, len(layout.objects)))
         fitting = [s for s in range(steps, 0, -1)
-                   if run.fits(run.predict("draft", draft_units(1, s)) + score_ms)]
+                   if run.fits(run.predict_high("draft", draft_units(1, s)) + score_ms)]
         chosen = fitting[0] if fitting else 1
         if chosen < steps:
             run.trace.log("draft", f"first draft at {chosen} steps, not {steps}: the budget is tight")

@@ -69,6 +69,11 @@ class RunContext:
         with self.locks.costs:
             return self.costs.predict(stage, units)
 
+    def predict_high(self, stage: str, units: float) -> float:
+        """~99th-percentile ms, for a call the deadline cannot stop (the first draft)."""
+        with self.locks.costs:
+            return self.costs.predict_high(stage, units)
+
     def check_cancelled(self) -> None:
         if self.cancel is not None and self.cancel.is_set():
             raise RunStopped("cancelled")

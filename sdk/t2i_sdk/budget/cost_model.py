@@ -25,6 +25,14 @@ COST_MODEL_VERSION = 1
 EMA_ALPHA = 0.3  # weight of the newest observation once a few are in (~last 6 runs matter)
 # Below this spread of observed units (std / mean) a slope is noise: only rescale the level.
 MIN_UNIT_SPREAD = 0.1
+# How far one call strays from the line, as an RMS log ratio observed / predicted: the weight of
+# the newest error, the value assumed until MIN_ERRORS are in, and the one-sided normal point
+# of the high estimate (2.33: a call that cannot be abandoned overruns ~1 time in 100).
+ERROR_ALPHA = 0.1
+MIN_ERRORS = 3
+DEFAULT_LOG_ERROR = 0.15
+HIGH_Z = 2.33
+MAX_LOG_ERROR = 3.0  # one wild call (a swap-in, a suspended laptop) counts as a factor e^3
 
 
 def draft_units(n_images: int, steps: int) -> float:
@@ -51,7 +59,9 @@ class StageCost:
     Python) plus work proportional to its units (UNet evaluations, CLIP forward passes), the
     usual linear latency model for batched inference. ``observe`` refits it from an
     exponentially weighted regression of past ``(units, ms)`` observations, so it tracks
-    drift (thermals, other load) while a single outlier cannot dominate for long.
+    drift (thermals, other load) while a single outlier cannot dominate for long. It also keeps
+    how far calls stray from the line (``log_error``), so work that cannot be stopped once
+    started is planned at a high estimate (``predict_high``) rather than at the mean.
     """
 
     fixed_ms: float
@@ -64,10 +74,25 @@ class StageCost:
     mean_ms: float = field(default=0.0, repr=False)
     mean_units_sq: float = field(default=0.0, repr=False)
     mean_units_ms: float = field(default=0.0, repr=False)
+    # Exponentially weighted mean of log(observed / predicted)^2 over calls made once the line
+    # was fitted (noise, load and the line's own misfit at that size); ``n_errors`` count them.
+    mean_sq_log_error: float = field(default=0.0, repr=False)
+    n_errors: int = field(default=0, repr=False)
 
     def predict(self, units: float) -> float:
         """Predicted wall time in ms of one call with ``units`` units (>= 0)."""
         return max(0.0, self.fixed_ms + self.per_unit_ms * max(0.0, units))
+
+    def log_error(self) -> float:
+        """RMS log ratio of observed to predicted ms; ``DEFAULT_LOG_ERROR`` until enough calls."""
+        if self.n_errors < MIN_ERRORS:
+            return DEFAULT_LOG_ERROR
+        return math.sqrt(self.mean_sq_log_error)
+
+    def predict_high(self, units: float) -> float:
+        """A high estimate (~99th percentile) of one call's ms, for work that cannot be stopped
+        once started: ``predict(units) * exp(HIGH_Z * log_error())``, a log-normal error."""
+        return self.predict(units) * math.exp(HIGH_Z * self.log_error())
 
     def observe(self, units: float, ms: float) -> None:
         """Fold in one measured call. Non-finite values are ignored, negatives clamped to 0.
@@ -80,6 +105,8 @@ class StageCost:
         if not (math.isfinite(units) and math.isfinite(ms)):
             return
         units, ms = max(0.0, float(units)), max(0.0, float(ms))
+        if self.n_fit > 0:  # the line is fitted: how far off was it? (the prior's miss is moot)
+            self._observe_error(self.predict(units), ms)
         w = max(EMA_ALPHA, 1.0 / (self.n_fit + 1))
         self.mean_units += w * (units - self.mean_units)
         self.mean_ms += w * (ms - self.mean_ms)
@@ -88,6 +115,14 @@ class StageCost:
         self.n_obs += 1
         self.n_fit += 1
         self._refit()
+
+    def _observe_error(self, predicted: float, ms: float) -> None:
+        if predicted <= 0 or ms <= 0:
+            return
+        err = min(MAX_LOG_ERROR, abs(math.log(ms / predicted)))
+        w = max(ERROR_ALPHA, 1.0 / (self.n_errors + 1))
+        self.mean_sq_log_error += w * (err * err - self.mean_sq_log_error)
+        self.n_errors += 1
 
     def _refit(self) -> None:
         mu, my = self.mean_units, self.mean_ms
@@ -115,7 +150,8 @@ class StageCost:
     def to_dict(self) -> dict:
         return {"fixed_ms": self.fixed_ms, "per_unit_ms": self.per_unit_ms, "n_obs": self.n_obs,
                 "n_fit": self.n_fit, "mean_units": self.mean_units, "mean_ms": self.mean_ms,
-                "mean_units_sq": self.mean_units_sq, "mean_units_ms": self.mean_units_ms}
+                "mean_units_sq": self.mean_units_sq, "mean_units_ms": self.mean_units_ms,
+                "mean_sq_log_error": self.mean_sq_log_error, "n_errors": self.n_errors}
 
     @classmethod
     def from_dict(cls, d: object, stage: str = "?") -> StageCost:
@@ -127,13 +163,13 @@ class StageCost:
                 raise ValueError(f"cost model stage {stage!r}: missing {name}")
         vals = {}
         for name in ("fixed_ms", "per_unit_ms", "mean_units", "mean_ms",
-                     "mean_units_sq", "mean_units_ms"):
+                     "mean_units_sq", "mean_units_ms", "mean_sq_log_error"):
             v = d.get(name, 0.0)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
                 raise ValueError(f"cost model stage {stage!r}: {name}={v!r} is not a finite number >= 0")
             vals[name] = float(v)
         counts = {}
-        for name in ("n_obs", "n_fit"):
+        for name in ("n_obs", "n_fit", "n_errors"):
             v = d.get(name, 0)
             if isinstance(v, bool) or not isinstance(v, int) or v < 0:
                 raise ValueError(f"cost model stage {stage!r}: {name}={v!r} is not an int >= 0")
@@ -174,6 +210,10 @@ class CostModel:
     def predict(self, stage: str, units: float) -> float:
         """Predicted ms of one call of ``stage`` with ``units`` units."""
         return self.stage(stage).predict(units)
+
+    def predict_high(self, stage: str, units: float) -> float:
+        """High (~99th percentile) ms of one call of ``stage``: see ``StageCost.predict_high``."""
+        return self.stage(stage).predict_high(units)
 
     def observe(self, stage: str, units: float, ms: float) -> None:
         """Feed back one measured call of ``stage``: ``units`` units took ``ms`` wall ms."""
