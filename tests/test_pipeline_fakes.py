@@ -12,6 +12,7 @@ from t2i_sdk import InputError, Layout, LayoutObject
 from t2i_sdk.budget import CostModel, StageCost
 from t2i_sdk.pipeline import Pipeline
 from t2i_sdk.stages.rank import HybridRanker, crop_box
+from t2i_sdk.planning import LLMPlanner
 from t2i_sdk.stages.rewrite import LLMRewriter, clean_rewrite
 
 PROMPT = "a red apple to the left of a blue cup"
@@ -280,3 +281,18 @@ def test_explicit_llm_choice_survives_a_tight_budget_but_auto_is_dropped():
     assert not any("dropped" in e.message for e in result.trace)
     # the plan keeps the LLM rewriter; the deadline then skips the call and says so
     assert any("LLM rewriter skipped" in e.message for e in result.trace)
+
+
+def test_auto_planner_takes_the_llm_only_where_it_measured_better():
+    reply = ('{"objects": [{"phrase": "a red apple", "label": "apple", "color": "red", '
+             '"box": [0.05, 0.3, 0.4, 0.7]}, {"phrase": "a blue cup", "label": "cup", '
+             '"color": "blue", "box": [0.6, 0.3, 0.95, 0.7]}], "background": null}')
+    default_lm, preferred_lm = FakeLM([reply]), FakeLM([reply])
+    default = _pipe(llm_planner=LLMPlanner(default_lm))(PROMPT, seed=0, n_drafts=1, rounds=0)
+    assert default.layout.source == "rule" and not default_lm.calls  # SmolLM2-135M measured worse
+    preferred = _pipe(llm_planner=LLMPlanner(preferred_lm, prefer_in_auto=True))(
+        PROMPT, seed=0, n_drafts=1, rounds=0)
+    assert preferred.layout.source == "llm" and preferred_lm.calls
+    explicit = _pipe(llm_planner=LLMPlanner(default_lm))(PROMPT, seed=0, n_drafts=1, rounds=0,
+                                                         planner="llm")
+    assert explicit.layout.source == "llm"

@@ -51,7 +51,9 @@ class PipelineConfig:
     refine_steps: int = 2  # SDXL-Turbo-style refiners need 1-4 steps
     draft_batch: int = 4  # images per drafter call: one unit of work for the deadline
     rewriter: str = "auto"  # "auto" (LLM if the bundle has one) | "identity" | "llm"
-    planner: str = "auto"  # "auto" (LLM if the bundle has one) | "rule" | "llm" | "none"
+    # "auto": the rule planner, or the bundle's LLM planner where it is marked as measured
+    # better (option prefer_in_auto; SmolLM2-135M is not) | "rule" | "llm" | "none"
+    planner: str = "auto"
     rewrite: RewriteConfig = field(default_factory=RewriteConfig)
     # The rule planner's box geometry. A drafter grounds best on boxes like those it was
     # trained on, so a bundle's drafter options may carry them ("layout": {"max_side": ...}).

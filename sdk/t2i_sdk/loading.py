@@ -207,9 +207,10 @@ def load_pipeline(cls, path, *, device, config, calibrate, verify, cache_dir, th
     rewriter = LLMRewriter(parts["rewriter"], config.rewrite) if "rewriter" in parts else None
     planner = None
     if "planner" in parts:
-        prompt = manifest.components["planner"].options.get("system_prompt")
-        planner = LLMPlanner(parts["planner"], system_prompt=prompt,
-                             fallback=RulePlanner(config.layout))
+        options = manifest.components["planner"].options
+        planner = LLMPlanner(parts["planner"], system_prompt=options.get("system_prompt"),
+                             fallback=RulePlanner(config.layout),
+                             prefer_in_auto=options.get("prefer_in_auto", False))
     pipe = cls(parts["drafter"], parts["scorer"], refiner=parts.get("refiner"),
                llm_rewriter=rewriter, llm_planner=planner, config=config)
 

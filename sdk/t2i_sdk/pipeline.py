@@ -379,7 +379,10 @@ class Pipeline:
         for kind, mode, table, default in (("rewriter", config.rewriter, self.rewriters, "identity"),
                                            ("planner", config.planner, self.planners, "rule")):
             if mode == "auto":
-                mode = "llm" if table["llm"] is not None else default
+                # an LLM planner is used by default only where it measured better than the
+                # rule planner (LLMPlanner.prefer_in_auto); an LLM rewriter always is
+                wanted = table["llm"] is not None and getattr(table["llm"], "prefer_in_auto", True)
+                mode = "llm" if wanted else default
             elif mode == "llm" and table["llm"] is None:
                 raise InputError(f"{kind}='llm' but this pipeline has no LLM {kind}")
             resolved[kind] = mode

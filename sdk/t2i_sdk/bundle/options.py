@@ -93,6 +93,8 @@ ROLE_OPTIONS: dict[str, dict[str, Option]] = {
     },
     "planner": {
         "system_prompt": Option("a non-empty string, or null", lambda v: v is None or _is_text(v)),
+        # planner="auto" picks this LLM over the rule planner only when it measured better
+        "prefer_in_auto": Option("true or false", lambda v: isinstance(v, bool)),
     },
 }
 

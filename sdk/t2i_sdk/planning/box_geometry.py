@@ -1,15 +1,23 @@
-"""Boxes for object groups so that spatial relations hold and no two boxes overlap.
+"""Boxes for object groups: spatial relations hold, sizes follow the objects' real sizes.
 
-The canvas [0, 1]^2 is tiled, never overlapped:
-  1. relations become two DAGs, horizontal (left/right/next to/near) and vertical
+The canvas [0, 1]^2 is tiled, never overlapped, except where a relation asks for overlap:
+  1. "behind", "in_front_of" and "inside" attach one group to another (its host): the back or
+     inner objects share the host's slots and overlap the host's boxes; every other relation
+     of an attached group acts on its host;
+  2. the other relations become two DAGs, horizontal (left/right/next to/near) and vertical
      (above/below); a relation that would close a cycle is contradictory and dropped;
-  2. each group gets a column (longest path in the horizontal DAG) and a row (vertical DAG)
+  3. each group gets a column (longest path in the horizontal DAG) and a row (vertical DAG)
      within its connected component, so "A left of B" puts A in an earlier column;
-  3. components are packed on shelves, each sized by how many objects it holds;
-  4. each group's cell is cut into a grid with one slot per object; each slot is shrunk by
-     the margin and fitted to a box of bounded aspect ratio.
-Disjoint slots shrunk by the margin leave at least 2 * margin between any two boxes, and a
-relation's two groups sit in disjoint columns (or rows), so the relation holds strictly.
+  4. components are packed on shelves, each sized by how many objects it holds;
+  5. each group's cell holds a grid of equal slots, one per object. A box takes its object's
+     aspect from ``size_priors``; its size is the object's real size to the power
+     ``SIZE_EXPONENT`` in a frame-wide scale set by the largest object, which fills its slot.
+     No box exceeds the size a lone object of its class gets, nor falls below a readable
+     minimum unless its slot is smaller. Boxes sit low in their row when every group there
+     rests on the ground, high when all are sky objects, centred otherwise.
+Every box lies in its slot shrunk by the margin, and disjoint slots leave at least
+2 * margin between boxes; a relation's two groups sit in disjoint columns (or rows), so it
+holds strictly, for box edges and for box centres (GenEval's rule) alike.
 """
 from __future__ import annotations
 
@@ -17,14 +25,43 @@ import math
 from dataclasses import dataclass
 from typing import Sequence
 
+from t2i_sdk.errors import InputError
 from t2i_sdk.layout import MIN_BOX_SIDE, Box
+from t2i_sdk.planning.parsed_prompt import RELATION_KINDS
+from t2i_sdk.planning.size_priors import NEUTRAL_PRIOR, SizePrior, size_prior
 
 # ReFocus (Wang et al., 2024) shrinks planned boxes by a margin so that neighbouring objects
 # do not bleed into each other; its layouts use 0.02-0.04 of the image side. We take 0.03.
 LAYOUT_MARGIN = 0.03
 
-_HORIZONTAL = {"left_of": False, "right_of": True, "next_to": False, "near": False}
-_VERTICAL = {"above": False, "below": True}  # value: swap subject and object
+HORIZONTAL_KINDS = {"left_of": False, "right_of": True, "next_to": False, "near": False}
+VERTICAL_KINDS = {"above": False, "below": True}  # value: swap subject and object
+OVERLAP_KINDS = ("behind", "in_front_of", "inside")
+# every kind the parser emits has its geometry here
+assert set(RELATION_KINDS) == {*HORIZONTAL_KINDS, *VERTICAL_KINDS, *OVERLAP_KINDS}
+FALLBACK_KIND = "near"  # what an unknown relation kind is laid out as
+
+# Box side grows as real size ** SIZE_EXPONENT: below 1 because photos and generators show
+# small subjects nearer the camera (a fork beside a refrigerator is not drawn 1/10 as tall).
+SIZE_EXPONENT = 0.7
+MIN_READABLE_SIDE = 0.08  # a smaller object still gets a box a detector and a viewer can read
+MIN_READABLE_AREA = 0.015
+# A lone object's long side: LONE_SMALL[1] for objects of LONE_SMALL[0] metres or less, rising
+# with log size to GeometryConfig.max_side at LONE_LARGE_M (a fork alone is not 80 % of a photo).
+LONE_SMALL = (0.03, 0.30)
+LONE_LARGE_M = 2.0
+# Where a box sits in the free height of its row: 0 top, 1 bottom.
+VERTICAL_POSITION = {"ground": 0.8, "free": 0.5, "sky": 0.2}
+BEHIND_SCALE = 0.85  # a back object looks a bit smaller (farther away)
+BEHIND_HIDDEN = 0.5  # share of the lower of the two boxes' heights where they overlap
+BEHIND_SHIFT = 0.25  # a lone back object is offset sideways by this share of the front's width
+INSIDE_PAD = 0.12  # inner objects keep this share of the container's short side from its edges
+INSIDE_SCALE = (0.45, 0.75)  # inner object's long side, as a share of what its cell could hold
+# A small object's cell is narrower than the largest object's, down to this share of its side.
+CELL_MIN_WEIGHT = 0.4
+# In a slot too small for a readable box of the prior's aspect, the box takes the slot's own
+# aspect, bounded by this (the planner's bound before size priors).
+CROWDED_MAX_ASPECT = 1.5
 
 
 @dataclass(frozen=True)
@@ -33,7 +70,7 @@ class GeometryConfig:
 
     margin: float = LAYOUT_MARGIN  # shrink of every slot, per side
     max_side: float = 0.8  # a lone object does not fill the whole frame
-    max_aspect: float = 1.5  # long side / short side: no sliver boxes in tall or wide slots
+    max_aspect: float = 3.0  # long side / short side: a prior's aspect is clamped to this
 
     def __post_init__(self):
         if not 0.0 <= self.margin < 0.25:
@@ -93,13 +130,14 @@ def _grid_shape(count: int) -> tuple[int, int]:
 
 
 def _build_dags(n: int, relations, notes: list[str]) -> tuple[_Dag, _Dag]:
+    """``relations``: (subject, kind, object, name for notes) over tiled groups."""
     horiz, vert = _Dag(n), _Dag(n)
-    for subj, kind, obj in relations:
-        dag, table = (horiz, _HORIZONTAL) if kind in _HORIZONTAL else (vert, _VERTICAL)
+    for subj, kind, obj, name in relations:
+        dag, table = (horiz, HORIZONTAL_KINDS) if kind in HORIZONTAL_KINDS else (vert, VERTICAL_KINDS)
         a, b = (obj, subj) if table[kind] else (subj, obj)
         # "next to" has no side: put it on the other side rather than drop it.
         if not dag.add(a, b) and not (kind in ("next_to", "near") and dag.add(b, a)):
-            notes.append(f"dropped relation {subj} {kind} {obj}: contradicts an earlier one")
+            notes.append(f"dropped relation {name}: contradicts an earlier one")
     return horiz, vert
 
 
@@ -111,7 +149,7 @@ def _components(n: int, relations) -> list[list[int]]:
             parent[x] = parent[parent[x]]
             x = parent[x]
         return x
-    for subj, _, obj in relations:
+    for subj, _, obj, _ in relations:
         parent[find(subj)] = find(obj)
     comps: dict[int, list[int]] = {}
     for g in range(n):
@@ -121,29 +159,30 @@ def _components(n: int, relations) -> list[list[int]]:
 
 @dataclass
 class _Component:
-    """Groups of one component on a cols x rows grid; widths/heights in object slots."""
+    """Groups of one component on a cols x rows grid; widths/heights in weighted slots."""
 
     cells: dict[tuple[int, int], list[int]]
-    col_w: list[int]
-    row_h: list[int]
+    col_w: list[float]
+    row_h: list[float]
 
     @property
-    def size(self) -> tuple[int, int]:
+    def size(self) -> tuple[float, float]:
         return sum(self.col_w), sum(self.row_h)
 
 
 def _make_component(groups: list[int], cols: list[int], rows: list[int],
-                    counts: Sequence[int]) -> _Component:
+                    counts: Sequence[int], weights: Sequence[float]) -> _Component:
+    """``weights[g]``: the side of one of g's slots relative to the largest object's."""
     col_ids = sorted({cols[g] for g in groups})
     row_ids = sorted({rows[g] for g in groups})
     cells: dict[tuple[int, int], list[int]] = {}
     for g in groups:
         cells.setdefault((col_ids.index(cols[g]), row_ids.index(rows[g])), []).append(g)
-    col_w, row_h = [1] * len(col_ids), [1] * len(row_ids)
+    col_w, row_h = [0.0] * len(col_ids), [0.0] * len(row_ids)
     for (c, r), members in cells.items():
         shapes = [_grid_shape(counts[g]) for g in members]
-        col_w[c] = max(col_w[c], sum(s[0] for s in shapes))
-        row_h[r] = max(row_h[r], max(s[1] for s in shapes))
+        col_w[c] = max(col_w[c], sum(s[0] * weights[g] for s, g in zip(shapes, members)))
+        row_h[r] = max(row_h[r], max(s[1] * weights[g] for s, g in zip(shapes, members)))
     return _Component(cells, col_w, row_h)
 
 
@@ -155,7 +194,7 @@ def _split(lo: float, hi: float, weights: Sequence[float]) -> list[tuple[float, 
     return list(zip(edges[:-1], edges[1:]))
 
 
-def _shelves(sizes: list[tuple[int, int]]) -> list[list[int]]:
+def _shelves(sizes: list[tuple[float, float]]) -> list[list[int]]:
     """Components in order onto shelves, minimising the larger of total height and widest
     shelf (so objects stay big); ties go to fewer shelves (side by side reads naturally)."""
     best, best_cost = [list(range(len(sizes)))], math.inf
@@ -174,61 +213,291 @@ def _shelves(sizes: list[tuple[int, int]]) -> list[list[int]]:
     return best
 
 
-def _fit_box(slot: Rect, cfg: GeometryConfig) -> Box | None:
-    """The slot shrunk by the margin, then centred with bounded side and aspect ratio."""
-    x0, y0, x1, y1 = slot
-    x0, y0, x1, y1 = x0 + cfg.margin, y0 + cfg.margin, x1 - cfg.margin, y1 - cfg.margin
-    w, h = min(x1 - x0, cfg.max_side), min(y1 - y0, cfg.max_side)
-    w, h = min(w, h * cfg.max_aspect), min(h, w * cfg.max_aspect)
-    if w < MIN_BOX_SIDE or h < MIN_BOX_SIDE:
-        return None
-    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-    return (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
-
-
-def _group_slots(rect: Rect, count: int) -> list[Rect]:
-    """``count`` equal slots in a near-square grid; a short last row is centred."""
-    cols, rows = _grid_shape(count)
-    x0, y0, x1, y1 = rect
-    sw, sh = (x1 - x0) / cols, (y1 - y0) / rows
-    slots = []
-    for k in range(count):
-        r, c = divmod(k, cols)
-        in_row = min(cols, count - r * cols)
-        sx = x0 + (cols - in_row) * sw / 2 + c * sw
-        slots.append((sx, y0 + r * sh, sx + sw, y0 + (r + 1) * sh))
-    return slots
-
-
 def _place_component(comp: _Component, rect: Rect, counts: Sequence[int],
-                     out: dict[int, list[Rect]]) -> None:
+                     weights: Sequence[float], placements: Sequence[str],
+                     out: dict[int, tuple[Rect, float]]) -> None:
+    """Each group's cell share and its row's vertical position (shared, so that groups side
+    by side in a row always overlap vertically)."""
     x0, y0, x1, y1 = rect
     xs, ys = _split(x0, x1, comp.col_w), _split(y0, y1, comp.row_h)
+    row_places: dict[int, set[str]] = {}
+    for (_, r), members in comp.cells.items():
+        row_places.setdefault(r, set()).update(placements[g] for g in members)
     for (c, r), members in comp.cells.items():
+        places = row_places[r]
+        pos = VERTICAL_POSITION[next(iter(places))] if len(places) == 1 \
+            else VERTICAL_POSITION["free"]
         # Groups sharing a cell have no relation between them: side by side is safe.
-        widths = [_grid_shape(counts[g])[0] for g in members]
+        widths = [_grid_shape(counts[g])[0] * weights[g] for g in members]
         for g, (gx0, gx1) in zip(members, _split(*xs[c], widths)):
-            out[g] = _group_slots((gx0, ys[r][0], gx1, ys[r][1]), counts[g])
+            out[g] = ((gx0, ys[r][0], gx1, ys[r][1]), pos)
 
 
-def layout_boxes(counts: Sequence[int], relations: Sequence[tuple[int, str, int]],
-                 cfg: GeometryConfig = GeometryConfig()
-                 ) -> tuple[list[list[Box | None]], list[str]]:
-    """Boxes per group (``counts[g]`` each; None where a slot is too small) and notes.
-
-    ``relations`` are ``(subject_group, kind, object_group)`` with kind in
-    left_of/right_of/above/below/next_to/near. Boxes are (x0, y0, x1, y1) in [0, 1], y down.
-    """
-    n, notes = len(counts), []
-    if n == 0:
-        return [], notes
+def _tile(counts: Sequence[int], relations, weights: Sequence[float], placements: Sequence[str],
+          notes: list[str]) -> list[tuple[Rect, float]]:
+    """Rect and vertical position per group, relations holding between rects."""
+    n = len(counts)
     horiz, vert = _build_dags(n, relations, notes)
     cols, rows = horiz.layers(), vert.layers()
-    comps = [_make_component(g, cols, rows, counts) for g in _components(n, relations)]
+    comps = [_make_component(g, cols, rows, counts, weights)
+             for g in _components(n, relations)]
     shelves = _shelves([c.size for c in comps])
-    slots: dict[int, list[Rect]] = {}
+    cells: dict[int, tuple[Rect, float]] = {}
     shelf_h = [max(comps[i].size[1] for i in s) for s in shelves]
     for shelf, (sy0, sy1) in zip(shelves, _split(0.0, 1.0, shelf_h)):
         for i, (sx0, sx1) in zip(shelf, _split(0.0, 1.0, [comps[i].size[0] for i in shelf])):
-            _place_component(comps[i], (sx0, sy0, sx1, sy1), counts, slots)
-    return [[_fit_box(s, cfg) for s in slots[g]] for g in range(n)], notes
+            _place_component(comps[i], (sx0, sy0, sx1, sy1), counts, weights, placements,
+                             cells)
+    return [cells[g] for g in range(n)]
+
+
+# --- Objects in abstract units (real size ** SIZE_EXPONENT), before scaling to the frame.
+
+def _natural_size(prior: SizePrior, cfg: GeometryConfig) -> tuple[float, float]:
+    """(width, height) of the object's box in abstract units."""
+    long = prior.size_m ** SIZE_EXPONENT
+    aspect = min(max(prior.aspect, 1.0 / cfg.max_aspect), cfg.max_aspect)
+    return (long, long / aspect) if aspect >= 1.0 else (long * aspect, long)
+
+
+@dataclass
+class _Unit:
+    """One slot's boxes in abstract units (the host first), their union's corner at 0, 0."""
+
+    parts: list[tuple[int, Rect]]
+    w: float
+    h: float
+
+
+def _behind_parts(front: Rect, groups: list[int], natural) -> list[tuple[int, Rect]]:
+    """Back objects in a row behind ``front``: smaller, higher, their lower part covered."""
+    x0, y0, x1, _ = front
+    fw, fh = x1 - x0, front[3] - y0
+    sizes = [(natural[g][0] * BEHIND_SCALE, natural[g][1] * BEHIND_SCALE) for g in groups]
+    gap = 0.1 * max(w for w, _ in sizes)
+    total = sum(w for w, _ in sizes) + gap * (len(sizes) - 1)
+    x = (x0 + x1) / 2 + (BEHIND_SHIFT * fw if len(groups) == 1 else 0.0) - total / 2
+    parts = []
+    for g, (w, h) in zip(groups, sizes):
+        bottom = y0 + BEHIND_HIDDEN * min(h, fh)
+        parts.append((g, (x, bottom - h, x + w, bottom)))
+        x += w + gap
+    return parts
+
+
+def _inside_parts(container: Rect, groups: list[int], natural) -> list[tuple[int, Rect]]:
+    """Inner objects on a grid within ``container``, each smaller than its cell."""
+    x0, y0, x1, y1 = container
+    pad = INSIDE_PAD * min(x1 - x0, y1 - y0)
+    cols, rows = _grid_shape(len(groups))
+    cw, ch = (x1 - x0 - 2 * pad) / cols, (y1 - y0 - 2 * pad) / rows
+    parts = []
+    for k, g in enumerate(groups):
+        r, c = divmod(k, cols)
+        w, h = natural[g]
+        fit = min(cw / w, ch / h)  # scale that makes the object fill its cell
+        scale = min(max(1.0, INSIDE_SCALE[0] * fit), INSIDE_SCALE[1] * fit)
+        cx, cy = x0 + pad + (c + 0.5) * cw, y0 + pad + (r + 0.5) * ch
+        parts.append((g, (cx - w * scale / 2, cy - h * scale / 2,
+                          cx + w * scale / 2, cy + h * scale / 2)))
+    return parts
+
+
+def _unit(host: int, attached: list[tuple[int, str]], natural) -> _Unit:
+    fw, fh = natural[host]
+    front = (0.0, 0.0, fw, fh)
+    parts = [(host, front)]
+    parts += _inside_parts(front, [g for g, k in attached if k == "inside"], natural) \
+        if any(k == "inside" for _, k in attached) else []
+    parts += _behind_parts(front, [g for g, k in attached if k == "behind"], natural) \
+        if any(k == "behind" for _, k in attached) else []
+    ox, oy = min(b[0] for _, b in parts), min(b[1] for _, b in parts)
+    parts = [(g, (b[0] - ox, b[1] - oy, b[2] - ox, b[3] - oy)) for g, b in parts]
+    return _Unit(parts, max(b[2] for _, b in parts), max(b[3] for _, b in parts))
+
+
+# --- Input checks and overlap relations.
+
+def _check_inputs(counts, relations, labels) -> None:
+    n = len(counts)
+    for c in counts:
+        if isinstance(c, bool) or not isinstance(c, int) or c < 1:
+            raise InputError(f"layout counts must be integers >= 1, got {c!r}")
+    for rel in relations:
+        ok = isinstance(rel, (tuple, list)) and len(rel) == 3 and isinstance(rel[1], str) \
+            and all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < n
+                    for i in (rel[0], rel[2]))
+        if not ok:
+            raise InputError(f"a layout relation must be (subject, kind, object) with group "
+                             f"indices in [0, {n}), got {rel!r}")
+    if labels is not None and (len(labels) != n or not all(isinstance(x, str) for x in labels)):
+        raise InputError(f"layout labels must be {n} strings, one per group, got {labels!r}")
+
+
+def _attach(n: int, relations, notes: list[str]
+            ) -> tuple[dict[int, tuple[int, str]], list[tuple[int, str, int]]]:
+    """Overlap relations -> {attached group: (host, "behind" | "inside")}; the rest (unknown
+    kinds as FALLBACK_KIND, overlaps that cannot attach as "near") stay for tiling."""
+    attached: dict[int, tuple[int, str]] = {}
+    hosts: set[int] = set()
+    rest = []
+    for subj, kind, obj in relations:
+        if kind not in RELATION_KINDS:
+            notes.append(f"relation {subj} {kind!r} {obj}: unknown kind, laid out as "
+                         f"{FALLBACK_KIND}")
+            kind = FALLBACK_KIND
+        if kind not in OVERLAP_KINDS:
+            rest.append((subj, kind, obj))
+            continue
+        inner, host = (obj, subj) if kind == "in_front_of" else (subj, obj)
+        if inner == host or inner in attached or inner in hosts or host in attached:
+            notes.append(f"relation {subj} {kind} {obj} laid out as near: one group overlaps "
+                         "at most one other, one level deep")
+            rest.append((subj, "near", obj))
+            continue
+        attached[inner] = (host, "inside" if kind == "inside" else "behind")
+        hosts.add(host)
+    return attached, rest
+
+
+# --- Sizing and placement.
+
+def _lone_side(size: float, cfg: GeometryConfig) -> float:
+    """Long side of a lone object of ``size`` abstract units, in image units."""
+    metres = size ** (1.0 / SIZE_EXPONENT)
+    small_m, small_side = LONE_SMALL
+    small_side = min(small_side, cfg.max_side)
+    t = math.log(max(metres, small_m) / small_m) / math.log(LONE_LARGE_M / small_m)
+    return small_side + min(t, 1.0) * (cfg.max_side - small_side)
+
+
+def _group_scale(units: list[_Unit], rect: Rect, count: int,
+                 cfg: GeometryConfig) -> tuple[float, float]:
+    """(scale that fills one slot, scale of a lone object of this size), image units per
+    abstract unit."""
+    w, h = max(u.w for u in units), max(u.h for u in units)
+    cols, rows = _grid_shape(count)
+    slot_w = (rect[2] - rect[0]) / cols - 2 * cfg.margin
+    slot_h = (rect[3] - rect[1]) / rows - 2 * cfg.margin
+    fill = max(0.0, min(slot_w / w, slot_h / h, cfg.max_side / max(w, h)))
+    return fill, _lone_side(max(w, h), cfg) / max(w, h)
+
+
+def _crowded_units(units: list[_Unit], rect: Rect, count: int,
+                   cfg: GeometryConfig) -> list[_Unit]:
+    """Single boxes whose prior aspect would leave them unreadably thin in their slot take the
+    slot's aspect (bounded by CROWDED_MAX_ASPECT) instead, keeping their size measure."""
+    if any(len(u.parts) > 1 for u in units):
+        return units
+    cols, rows = _grid_shape(count)
+    sw = (rect[2] - rect[0]) / cols - 2 * cfg.margin
+    sh = (rect[3] - rect[1]) / rows - 2 * cfg.margin
+    w, h = units[0].w, units[0].h
+    if sw <= 0 or sh <= 0 or min(w, h) * min(sw / w, sh / h) >= MIN_READABLE_SIDE:
+        return units
+    bound = min(CROWDED_MAX_ASPECT, cfg.max_aspect)
+    a = min(max(sw / sh, 1.0 / bound), bound)
+    long = max(w, h)
+    w, h = (long, long / a) if a >= 1.0 else (long * a, long)
+    return [_Unit([(g, (0.0, 0.0, w, h)) for g, _ in u.parts], w, h) for u in units]
+
+
+def _slot_is_readable(units: list[_Unit], rect: Rect, count: int, cfg: GeometryConfig) -> bool:
+    """Does a box of the units' shape fill a slot to a readable short side?"""
+    fill, _ = _group_scale(units, rect, count, cfg)
+    return fill * min(max(u.w for u in units), max(u.h for u in units)) >= MIN_READABLE_SIDE
+
+
+def _readable_scale(units: list[_Unit]) -> float:
+    w, h = max(u.w for u in units), max(u.h for u in units)
+    return max(MIN_READABLE_SIDE / min(w, h), math.sqrt(MIN_READABLE_AREA / (w * h)))
+
+
+def _keep_size_order(roots: list[int], units, size, scale, fill) -> None:
+    """Raise ``scale`` so that no object's box is shorter or has less area than a smaller
+    object's (the readable minimum lifts thin small objects most), as far as its slot allows."""
+    long_floor = area_floor = 0.0
+    for g in sorted(roots, key=lambda g: size[g]):
+        w, h = max(u.w for u in units[g]), max(u.h for u in units[g])
+        need = max(long_floor / max(w, h), math.sqrt(area_floor / (w * h)))
+        scale[g] = min(max(scale[g], need), fill[g])
+        long_floor = max(long_floor, max(w, h) * scale[g])
+        area_floor = max(area_floor, w * h * scale[g] ** 2)
+
+
+def _place_group(units: list[_Unit], rect: Rect, pos: float, scale: float,
+                 cfg: GeometryConfig, out: list[list[Box | None]]) -> None:
+    """A tight grid of slots, centred across ``rect`` and at ``pos`` down its free height."""
+    m, count = cfg.margin, len(units)
+    w, h = max(u.w for u in units) * scale, max(u.h for u in units) * scale
+    cols, rows = _grid_shape(count)
+    sw, sh = w + 2 * m, h + 2 * m
+    bx0 = rect[0] + (rect[2] - rect[0] - cols * sw) / 2
+    by0 = rect[1] + (rect[3] - rect[1] - rows * sh) * pos
+    for k, unit in enumerate(units):
+        r, c = divmod(k, cols)
+        in_row = min(cols, count - r * cols)
+        ux = bx0 + (cols - in_row) * sw / 2 + c * sw + m + (w - unit.w * scale) / 2
+        uy = by0 + r * sh + m + (h - unit.h * scale) * pos
+        for g, (x0, y0, x1, y1) in unit.parts:
+            box = (ux + x0 * scale, uy + y0 * scale, ux + x1 * scale, uy + y1 * scale)
+            small = box[2] - box[0] < MIN_BOX_SIDE or box[3] - box[1] < MIN_BOX_SIDE
+            out[g].append(None if small else box)
+
+
+def layout_boxes(counts: Sequence[int], relations: Sequence[tuple[int, str, int]],
+                 cfg: GeometryConfig = GeometryConfig(), *,
+                 labels: Sequence[str] | None = None
+                 ) -> tuple[list[list[Box | None]], list[str]]:
+    """Boxes per group (``counts[g]`` each; None where a slot is too small) and notes.
+
+    ``relations`` are ``(subject_group, kind, object_group)`` with kind in ``RELATION_KINDS``
+    (any other kind is laid out as "near", with a note). ``labels`` (one per group) give
+    each box its class's size and aspect (``size_priors``); without them every object gets
+    the neutral prior. Boxes are (x0, y0, x1, y1) in [0, 1], y down. Bad input: InputError.
+    """
+    _check_inputs(counts, relations, labels)
+    n, notes = len(counts), []
+    if n == 0:
+        return [], notes
+    priors = [size_prior(x) for x in labels] if labels is not None else [NEUTRAL_PRIOR] * n
+    natural = [_natural_size(p, cfg) for p in priors]
+    attached, rest = _attach(n, relations, notes)
+    roots = [g for g in range(n) if g not in attached]
+    index = {g: i for i, g in enumerate(roots)}
+    tiled = []
+    for subj, kind, obj in rest:
+        a, b = (attached.get(g, (g, ""))[0] for g in (subj, obj))
+        if a == b and subj != obj:
+            notes.append(f"dropped relation {subj} {kind} {obj}: the two overlap already")
+            continue
+        tiled.append((index[a], kind, index[b], f"{subj} {kind} {obj}"))
+    slot_attached: dict[int, list[list[tuple[int, str]]]] = {g: [[] for _ in range(counts[g])]
+                                                              for g in roots}
+    for g, (host, kind) in attached.items():
+        for j in range(counts[g]):
+            slot_attached[host][j % counts[host]].append((g, kind))
+    units = {g: [_unit(g, a, natural) for a in slot_attached[g]] for g in roots}
+    size = {g: max(max(u.w, u.h) for u in units[g]) for g in roots}
+    largest = max(roots, key=lambda g: size[g])
+    root_counts, places = [counts[g] for g in roots], [priors[g].placement for g in roots]
+    weights = [max(CELL_MIN_WEIGHT, size[g] / size[largest]) for g in roots]
+    cells = _tile(root_counts, tiled, weights, places, notes)
+    if not all(_slot_is_readable(units[g], cells[index[g]][0], counts[g], cfg) for g in roots):
+        # Crowded: narrower cells for small objects would leave no readable room; tile evenly.
+        cells = _tile(root_counts, tiled, [1.0] * len(roots), places, [])
+    for g in roots:
+        units[g] = _crowded_units(units[g], cells[index[g]][0], counts[g], cfg)
+    scales = {g: _group_scale(units[g], cells[index[g]][0], counts[g], cfg) for g in roots}
+    frame_scale = min(scales[largest])  # the largest object fills its slot (or its lone size)
+
+    scale = {}
+    for g in roots:
+        fill, lone = scales[g]
+        scale[g] = min(max(min(fill, lone, frame_scale), _readable_scale(units[g])), fill)
+    _keep_size_order(roots, units, size, scale, {g: scales[g][0] for g in roots})
+    out: list[list[Box | None]] = [[] for _ in range(n)]
+    for g in roots:
+        rect, pos = cells[index[g]]
+        _place_group(units[g], rect, pos, scale[g], cfg, out)
+    return out, notes

@@ -1,5 +1,7 @@
 """The layout reply as a JSON schema: llama.cpp turns it into a grammar, so a GGUF planner's
-output always parses (the validator in llm_planner still checks labels and box geometry)."""
+output always parses. Parsing is not the same as right: the validators in llm_planner (box
+geometry) and llm_prompt_check (objects, counts, colours, relations against the prompt) decide
+whether the layout is used."""
 from t2i_engines.draft_args import MAX_GLIGEN_OBJECTS
 from t2i_sdk.layout import BASIC_COLORS
 

@@ -1,4 +1,4 @@
-"""Words the planners know: counts, colors, object nouns (COCO 80 and more) and plurals.
+"""Words the planners know: counts, colors, object and scene nouns (``nouns.py``), plurals.
 
 Pure data plus two small functions: ``singularize`` (one word) and ``mentions`` (does a
 prompt name a label, in any number). No regex per call beyond the precompiled tokenizer.
@@ -9,6 +9,7 @@ import re
 
 from t2i_engines.vocabulary import COCO_OBJECTS  # GenEval's 80 nouns
 from t2i_sdk.layout import BASIC_COLORS
+from t2i_sdk.planning import nouns
 
 COLORS = frozenset(BASIC_COLORS)
 COLOR_ALIASES = {"grey": "gray"}
@@ -25,40 +26,19 @@ QUANTIFIERS = {"some": 2, "several": 3, "many": 4, "multiple": 3, "few": 3, "cou
                "pair": 2, "group": 3, "bunch": 3, "dozen": 12}
 MAX_COUNT = 10
 
-EXTRA_MULTIWORD = (
-    "hair dryer", "ice cream", "soccer ball", "tennis ball", "polar bear", "palm tree",
-    "christmas tree", "street light", "street lamp", "coffee table", "coffee cup",
-    "coffee mug", "water bottle", "paper bag", "fire truck", "police car", "school bus",
-    "hot air balloon", "sports car", "race car", "light bulb", "washing machine",
-    "mobile phone", "computer mouse", "golden retriever", "french fries", "picture frame",
-    "flower pot", "sail boat", "tea cup", "table lamp", "cowboy hat", "baseball cap",
-)
-EXTRA_NOUNS = (
-    "man", "woman", "child", "boy", "girl", "baby", "people", "table", "lamp", "flower",
-    "tree", "house", "window", "door", "box", "ball", "bag", "hat", "shoe", "sock", "shirt",
-    "dress", "glove", "scarf", "key", "pen", "pencil", "candle", "mug", "plate", "pot", "pan",
-    "glass", "jar", "basket", "bucket", "balloon", "guitar", "piano", "drum", "violin", "toy",
-    "robot", "doll", "star", "rock", "stone", "leaf", "wolf", "fox", "rabbit", "duck",
-    "chicken", "goose", "pig", "goat", "lion", "tiger", "monkey", "panda", "penguin", "owl",
-    "frog", "turtle", "fish", "shark", "whale", "dolphin", "butterfly", "bee", "spider",
-    "snake", "lizard", "deer", "camel", "kangaroo", "koala", "cherry", "strawberry",
-    "lemon", "pear", "peach", "grape", "tomato", "potato", "cucumber", "pumpkin", "egg",
-    "cookie", "pie", "bread", "cheese", "burger", "ship", "helicopter", "rocket", "tractor",
-    "taxi", "van", "sofa", "desk", "shelf", "cabinet", "mirror", "plant", "cactus",
-    "phone", "camera", "computer", "television", "wallet", "watch", "ring", "necklace",
-    "bracelet", "crown", "sword", "shield", "tooth", "foot", "knife", "mouse", "bench",
-    "puppy", "kitten", "cupcake", "donut", "muffin", "pillow", "blanket", "towel", "bicycle",
-    "bike", "motorbike", "scooter", "sheep", "ox", "cow", "horse", "unicorn", "dragon",
-    "dinosaur", "castle", "tower", "bridge", "car", "carrot", "onion", "pepper", "mushroom",
-    "bottle", "can", "cat", "dog", "bird", "chair", "cup", "bowl", "vase", "clock", "book",
-    "apple", "banana", "orange", "sandwich", "pizza", "cake", "hot dog", "broccoli",
-)
-# Nouns that name a place, not a thing to box: "on a beach" is a background, "on a bench" is not.
-SCENE_NOUNS = frozenset((
-    "beach", "kitchen", "snow", "grass", "street", "road", "floor", "ground", "field",
-    "forest", "park", "room", "city", "desert", "ocean", "sea", "lake", "river", "sky",
-    "garden", "background", "space", "water", "sand", "mountain", "hill", "meadow",
-    "living room", "bedroom", "bathroom", "office", "studio", "night", "day", "sunset",
+# Nouns the planner may box (COCO's 80 plus concrete things people draw) and scene nouns.
+OBJECT_NOUNS = (frozenset(COCO_OBJECTS) | frozenset(
+    w for group in (nouns.PEOPLE, nouns.ANIMALS, nouns.FOOD, nouns.FURNITURE, nouns.KITCHEN,
+                    nouns.VEHICLES, nouns.THINGS, nouns.PLANTS_AND_BUILDINGS, nouns.COMPOUNDS)
+    for w in group) | nouns.CONTAINERS | nouns.CLOTHING) - frozenset(nouns.NOT_OBJECTS)
+SCENE_NOUNS = frozenset(nouns.SCENE) - OBJECT_NOUNS
+# Verbs too: a noun only right after a count word, determiner, colour or another noun.
+AMBIGUOUS_NOUNS = frozenset((
+    "watch", "ring", "fly", "present", "iron", "fan", "bow", "seal", "bat", "star", "tie",
+    "plant", "cook", "pet", "nurse", "sign", "frame", "brush", "comb", "hammer", "kid",
+    "guy", "block", "saw", "staff", "chain", "drum", "top", "flag", "rock", "light", "stick",
+    "rose", "fall", "spring", "set", "row", "line", "ship", "pitcher", "jet", "shield", "can",
+    "well",
 ))
 
 IRREGULAR_PLURALS = {
@@ -88,9 +68,10 @@ _IE_WORDS = frozenset((
     "veggie", "magpie", "necktie", "bowtie", "lie",
 ))
 
-MULTIWORD_NOUNS = frozenset(n for n in COCO_OBJECTS + EXTRA_MULTIWORD if " " in n)
+KNOWN_NOUNS = (OBJECT_NOUNS | SCENE_NOUNS | _IE_WORDS | nouns.STYLE_NOUNS
+               | frozenset(nouns.NOT_OBJECTS))
+MULTIWORD_NOUNS = frozenset(n for n in KNOWN_NOUNS if " " in n)
 MAX_NOUN_WORDS = max(len(n.split()) for n in MULTIWORD_NOUNS)
-KNOWN_NOUNS = frozenset(COCO_OBJECTS + EXTRA_MULTIWORD + EXTRA_NOUNS) | _IE_WORDS
 
 TOKEN_RE = re.compile(r"[a-z0-9]+(?:['-][a-z0-9]+)*|[,;.&]")
 

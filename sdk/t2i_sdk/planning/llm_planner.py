@@ -1,9 +1,12 @@
 """The LLM planner: a chat model writes the layout as JSON; anything off falls back to rules.
 
 The model is any object with ``generate(messages, n, seed, temperature, top_p,
-max_new_tokens) -> list[str]`` (temperature 0 = greedy). Its JSON is validated strictly
-(schema, colors, labels named in the prompt, boxes sanitized); on any failure the rule
-planner's layout is returned with the reason in ``Layout.notes``.
+max_new_tokens) -> list[str]`` (temperature 0 = greedy); it sees an instruction that names no
+object and few-shot chat turns about objects prompts rarely draw (``llm_examples``). Its JSON
+is validated strictly: schema, colours and box geometry here, then against what the prompt
+states (``llm_prompt_check``: no invented objects, stated counts, colours and
+left/right/above/below relations kept). On any failure the rule planner's layout is returned
+with the reason in ``Layout.notes``.
 
 Bounded whatever the model says: a reply over ``MAX_REPLY_CHARS`` or nested deeper than
 ``MAX_JSON_DEPTH`` is refused before ``json`` sees it (no RecursionError, no quadratic search);
@@ -23,6 +26,9 @@ from t2i_engines.draft_args import MAX_GLIGEN_OBJECTS
 from t2i_sdk.errors import InputError
 from t2i_sdk.layout import MAX_PHRASE_CHARS, Layout, LayoutObject, clip_phrase, sanitize_box
 from t2i_sdk.planning import lexicon as lx
+from t2i_sdk.planning.llm_examples import FEW_SHOT, SYSTEM_PROMPT, example_turns
+from t2i_sdk.planning.llm_prompt_check import (INVENTED, LayoutMismatchError,
+                                               check_against_prompt)
 from t2i_sdk.planning.rule_planner import RulePlanner
 
 FALLBACK_NOTE = "llm planner fell back to rule planner: "
@@ -32,28 +38,8 @@ MAX_JSON_DEPTH = 16  # a layout nests 4 deep: {"objects": [{"box": [...]}]}
 MAX_DECODE_TRIES = 64  # '{' positions tried as the start of the JSON object
 MAX_LABEL_CHARS = 64  # "fire hydrant": a label is a noun, a few words at most
 
-DEFAULT_SYSTEM_PROMPT = """\
-You plan image layouts. Given an image prompt, list every object to draw with a bounding box.
-Reply with ONE JSON object and nothing else:
-{"objects": [{"phrase": str, "label": str, "color": str or null, "box": [x0, y0, x1, y1]}],
- "background": str or null}
-Rules:
-- One entry per object instance: "three apples" is three entries.
-- "label" is the singular object noun exactly as in the prompt ("wine glass", "mouse").
-- "phrase" describes that one instance ("a red apple").
-- "color" is one of red, orange, yellow, green, blue, purple, pink, brown, black, white, gray, \
-or null.
-- Boxes are fractions of the image in [0, 1], origin top-left, y down, x0 < x1, y0 < y1.
-- Boxes must not overlap and must respect spatial words (left of, right of, above, below, \
-on top of, under, next to, near).
-- "background" is the scene ("in a kitchen") or null.
-Example prompt: two red apples to the left of a blue cup in a kitchen
-Example reply:
-{"objects": [{"phrase": "a red apple", "label": "apple", "color": "red", \
-"box": [0.05, 0.30, 0.28, 0.62]},
- {"phrase": "a red apple", "label": "apple", "color": "red", "box": [0.32, 0.30, 0.55, 0.62]},
- {"phrase": "a blue cup", "label": "cup", "color": "blue", "box": [0.62, 0.25, 0.95, 0.70]}],
- "background": "in a kitchen"}"""
+# The instruction names no object; the examples are chat turns (see llm_examples).
+DEFAULT_SYSTEM_PROMPT = SYSTEM_PROMPT
 
 
 class ChatLM(Protocol):
@@ -143,7 +129,7 @@ def _object(item: Any, i: int, words: tuple[str, ...], notes: list[str]) -> Layo
     if phrase is not None and not isinstance(phrase, str):
         raise LayoutJSONError(f"object {i}: phrase {_short(phrase)} is not a string")
     if not lx.mentions(words, label):
-        raise LayoutJSONError(f"label {label!r} not in prompt")
+        raise LayoutJSONError(f"{INVENTED}: label {label!r} not in prompt")
     color = _color(item.get("color"), i)
     if "box" not in item:
         raise LayoutJSONError(f"object {i}: no box")
@@ -207,20 +193,35 @@ def layout_from_json(obj: Any, prompt: str) -> Layout:
 
 
 class LLMPlanner:
-    """Layout from a chat model, validated; the rule planner's layout on any failure.
+    """Layout from a chat model, checked against the prompt; the rule planner's layout on any
+    failure.
 
     ``plan`` is greedy (temperature 0, seed 0), so the same model gives the same layout.
+    ``examples``: (prompt, reply dict) few-shot pairs sent as chat turns before the prompt
+    (default ``llm_examples.FEW_SHOT``; ``()`` for none).
+
+    ``prefer_in_auto``: whether ``planner="auto"`` should pick this planner over the rule
+    planner. False by default because measured it loses: with SmolLM2-135M-Instruct (the
+    bundles' planner) on the dev set (benchmarks/planner_compare.py ->
+    benchmarks/results/planner/compare.json) almost no reply survives the checks, so the
+    layouts are the rule planner's plus ~20 s of decoding per prompt on one thread. A bundle
+    whose planner model measures better may set it; ``planner="llm"`` always selects this one.
     """
 
     def __init__(self, lm: ChatLM, *, system_prompt: str | None = None,
-                 max_new_tokens: int = 256, fallback: RulePlanner | None = None):
+                 examples: tuple[tuple[str, dict], ...] = FEW_SHOT,
+                 max_new_tokens: int = 256, fallback: RulePlanner | None = None,
+                 prefer_in_auto: bool = False):
         self.lm = lm
+        self.prefer_in_auto = prefer_in_auto
         self.system_prompt = system_prompt or DEFAULT_SYSTEM_PROMPT
+        self.examples = tuple(examples)
         self.max_new_tokens = max_new_tokens
         self.fallback = fallback or RulePlanner()
 
     def messages(self, prompt: str) -> list[dict]:
         return [{"role": "system", "content": self.system_prompt},
+                *example_turns(self.examples),
                 {"role": "user", "content": prompt}]
 
     def plan(self, prompt: str) -> Layout:
@@ -232,8 +233,9 @@ class LLMPlanner:
         except Exception as err:  # the model is a plug-in: any crash of it means "use rules"
             return self._fall_back(prompt, f"language model raised {type(err).__name__}: {err}")
         try:
-            return layout_from_json(first_json_object(reply), prompt)
-        except LayoutJSONError as err:
+            return check_against_prompt(layout_from_json(first_json_object(reply), prompt),
+                                        prompt)
+        except (LayoutJSONError, LayoutMismatchError) as err:
             return self._fall_back(prompt, str(err))
 
     def _fall_back(self, prompt: str, reason: str) -> Layout:

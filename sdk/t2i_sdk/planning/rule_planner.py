@@ -44,7 +44,8 @@ class RulePlanner:
             return Layout((), parsed.background, "rule", tuple(notes))
         relations = [(r.subject, r.kind, r.object) for r in parsed.relations
                      if r.subject < len(groups) and r.object < len(groups)]
-        boxes, geo_notes = layout_boxes(counts, relations, self.geometry)
+        boxes, geo_notes = layout_boxes(counts, relations, self.geometry,
+                                        labels=[g.label for g in groups])
         notes += geo_notes
         objects = []
         for group, group_boxes in zip(groups, boxes):

@@ -1,0 +1,236 @@
+"""Who a relation phrase is about: the groups read so far, their clause roles, the relations.
+
+The chunker reports each object group and each relation phrase in prompt order; this class
+picks the relation's subjects and object:
+
+- listed groups share it: "a cat and a dog left of a car" (both left of the car), and "X above
+  A and B" puts X above both;
+- a chain continues from the last object: "a cup on a table left of a chair" (table left of
+  chair), but after a verb or a comma from the first subject: "the bear sat on the shelf,
+  next to three books" (bear next to books);
+- a verb's or a "with" object is skipped for the clause's subject: "a woman holding an
+  umbrella stands next to a car" (woman next to car);
+- a fronted relation takes the next group as its object and the one after as its subject:
+  "Behind the barn, four horses ..." (horses behind barn);
+- "it" / "them" / "her" after a relation phrase is the last fitting group before the subject.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from t2i_sdk.planning import nouns
+from t2i_sdk.planning.parsed_prompt import ObjectGroup, SpatialRelation
+
+_OPPOSITE_HINTS = (("left", "left_of", "right"), ("top", "above", "bottom"),
+                   ("front", "in_front_of", "back"))
+_HINT_OF_KIND = {"left_of": "left", "right_of": "right", "above": "top", "below": "bottom",
+                 "in_front_of": "front", "behind": "back"}
+PRONOUN_OBJECTS = frozenset(("it", "them", "her", "him"))
+_LIVING_WORDS = frozenset(nouns.PEOPLE) | frozenset(nouns.ANIMALS)
+
+
+@dataclass(frozen=True)
+class GroupRole:
+    joined: bool  # listed with the group before it ("a cat and a dog")
+    tight: bool  # listed without a comma ("A and B", not "A, and B")
+    new_clause: bool  # after ", and": "X was holding Y, and Z was running ..."
+    after_verb: bool  # a verb's object ("holding an umbrella")
+    after_with: bool  # "a snowman with a carrot nose": an attribute of the group before
+    via_preposition: bool  # reached by "on" / "in" / "at": a support or setting
+
+
+@dataclass
+class _Open:
+    """A relation phrase waiting for its object."""
+
+    kind: str
+    phrase: str
+    subjects: list  # group indices; empty for a fronted relation
+    verbal: bool  # a verb or a comma stood between the subject and the phrase
+
+
+class RelationTracker:
+    def __init__(self) -> None:
+        self.groups: list[ObjectGroup] = []
+        self.roles: list[GroupRole] = []
+        self.relations: list[SpatialRelation] = []
+        self._seen: set[tuple[int, str, int]] = set()  # a repeated relation is kept once
+        self.notes: list[str] = []
+        self.hints: dict[int, str] = {}  # group -> absolute position ("left", "top", ...)
+        self.open: _Open | None = None
+        self.fronted: tuple[str, str, int | None] | None = None  # (kind, phrase, anchor)
+        self.last: _Open | None = None  # the last completed relation
+        self.last_object = -1
+        self.clause_first = 0  # first group of the current clause
+        self.clause_start = 0  # first group a coming relation may take as its subject
+        self.joined = self.comma = self.verb_gap = self.with_gap = False
+        self.and_word = False
+        self.extended: dict[int, list[SpatialRelation]] = {}  # "X above A and B": B's
+
+    # --- events from the chunker --------------------------------------------------------------
+
+    def list_word(self, word: str) -> None:
+        self.joined = not self.verb_gap
+        self.comma = self.comma or word == ","
+        self.and_word = self.and_word or word == "and"
+
+    def gap(self, *, verb: bool, with_word: bool = False) -> None:
+        self.joined = False
+        self.verb_gap = self.verb_gap or verb
+        self.with_gap = self.with_gap or with_word
+
+    def clause_end(self) -> None:
+        self.drop_open()
+        self.fronted = None
+        self.clause_first = self.clause_start = len(self.groups)
+        self.joined = self.comma = self.verb_gap = self.with_gap = False
+
+    def drop_open(self) -> None:
+        if self.open is not None and self.open.subjects:
+            self.notes.append(f"relation '{self.open.phrase}' has no object; ignored")
+        self.open = None
+
+    def open_as_hint(self) -> None:
+        """"a boat on the bottom of the picture": a place in the image, not a relation."""
+        op, self.open = self.open, None
+        position = _HINT_OF_KIND.get(op.kind) if op is not None else None
+        if position is not None:
+            for s in op.subjects:
+                self.hints[s] = position
+
+    def hint(self, position: str) -> None:
+        if self.groups:
+            self.hints[len(self.groups) - 1] = position
+
+    def open_relation(self, kind: str, phrase: str, *, conditional: bool = False,
+                      plain: bool = False) -> None:
+        """A relation phrase; ``conditional``: a preposition such as "on" ("a box on the
+        desk" is about the box even after "inside a box"); ``plain``: the last listed
+        groups are the subjects, whatever came before ("with a vase on it")."""
+        subjects = self._subjects(conditional=conditional, plain=plain)
+        verbal = self.verb_gap or self.comma
+        for s in subjects:  # "... and two armchairs in front of it": no shared object
+            for r in self.extended.pop(s, ()):
+                self.relations.remove(r)
+                self._seen.discard((r.subject, r.kind, r.object))
+        if not subjects and len(self.groups) == self.clause_first:
+            self.fronted = (kind, phrase, None)  # "Behind the red barn, four horses ..."
+            self.open = None
+            return
+        self.open = _Open(kind, phrase, subjects, verbal) if subjects else None
+
+    def pronoun_object(self, word: str) -> None:
+        """"a lamp hung above it": the object is the last fitting group before the last
+        subject ("a cake and a teddy bear next to it": the bear next to the cake)."""
+        op = self.open
+        self.gap(verb=False)
+        if op is None or not op.subjects:
+            return
+        op.subjects = self._subjects(conditional=False, plain=True) or op.subjects
+        self._refer_back(op, word)
+
+    def _refer_back(self, op: _Open, word: str) -> bool:
+        for g in range(max(op.subjects) - 1, -1, -1):
+            if self._fits_pronoun(g, word):
+                op.subjects = [s for s in op.subjects if s > g]
+                self._relate(op, g)
+                return True
+        self.drop_open()
+        return False
+
+    def bare_relation_end(self) -> None:
+        """"looking for two mice below": a relation word with no object points back at the
+        scene's earlier object (the hawk)."""
+        op = self.open
+        if op is not None and op.subjects and " " not in op.phrase:
+            self._refer_back(op, "it")
+
+    def add(self, group: ObjectGroup, *, via_preposition: bool) -> int:
+        """Record ``group``; complete the open relation with it. Returns its index."""
+        new = len(self.groups)
+        tight = self.joined and not self.comma
+        self.groups.append(group)
+        self.roles.append(GroupRole(joined=self.joined, tight=tight,
+                                    new_clause=self.joined and self.comma and self.and_word,
+                                    after_verb=self.verb_gap, after_with=self.with_gap,
+                                    via_preposition=via_preposition))
+        self.joined = self.comma = self.verb_gap = self.with_gap = self.and_word = False
+        if self.open is not None:
+            self._relate(self.open, new)
+        elif tight and self.last is not None and self.last_object == new - 1:
+            before = len(self.relations)
+            self._relate(self.last, new, keep_clause=True)  # "X above A and B"
+            self.extended[new] = self.relations[before:]
+        self._fronted_step(new)
+        return new
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    def _relate(self, op: _Open, obj: int, *, keep_clause: bool = False) -> None:
+        for s in op.subjects:
+            if s != obj:
+                self._add_relation(SpatialRelation(s, op.kind, obj, op.phrase))
+        self.open = None
+        self.last, self.last_object = op, obj
+        if not keep_clause:
+            self.clause_start = max(self.clause_start, obj + 1)
+
+    def _fronted_step(self, new: int) -> None:
+        if self.fronted is None:
+            return
+        kind, phrase, anchor = self.fronted
+        if anchor is None:
+            self.fronted = (kind, phrase, new)
+            self.clause_start = new + 1
+        elif new == anchor + 1 or self.roles[new].joined:
+            self._add_relation(SpatialRelation(new, kind, anchor, phrase))
+        else:
+            self.fronted = None
+
+    def _subjects(self, *, conditional: bool, plain: bool) -> list[int]:
+        last = len(self.groups) - 1
+        if last < 0:
+            return []
+        if last < self.clause_start:  # a chain: "A above B left of C"
+            verbal = self.last is not None and (self.last.verbal or self.verb_gap)
+            if self.last is not None and (self.comma or verbal and not conditional):
+                return list(self.last.subjects)
+            return [last] if last >= self.clause_first else []
+        first = last
+        while first > self.clause_start and self.roles[first].joined and not (
+                self.verb_gap and self.roles[first].new_clause):
+            first -= 1
+        role = self.roles[first]
+        if not plain and first > self.clause_start and (role.after_with or role.after_verb and (
+                self.verb_gap or self.comma)):
+            return self._listed_from(self.clause_start, last)
+        return list(range(first, last + 1))
+
+    def _listed_from(self, first: int, last: int) -> list[int]:
+        end = first + 1
+        while end <= last and self.roles[end].joined:
+            end += 1
+        return list(range(first, end))
+
+    def _fits_pronoun(self, g: int, word: str) -> bool:
+        group = self.groups[g]
+        if word == "them":
+            return group.count > 1
+        if word in ("her", "him"):
+            return group.count == 1 and group.label in _LIVING_WORDS
+        return group.count == 1 and not self.roles[g].via_preposition
+
+    def relate_hints(self) -> None:
+        """"X on the left ... Y on the right" -> X left of Y (and top/bottom -> above)."""
+        for first, kind, second in _OPPOSITE_HINTS:
+            subjects = [g for g, h in self.hints.items() if h == first]
+            objects = [g for g, h in self.hints.items() if h == second]
+            for a in subjects:
+                for b in objects:
+                    self._add_relation(SpatialRelation(a, kind, b, f"{first}/{second}"))
+
+    def _add_relation(self, r: SpatialRelation) -> None:
+        key = (r.subject, r.kind, r.object)
+        if key not in self._seen:
+            self._seen.add(key)
+            self.relations.append(r)

@@ -1,0 +1,352 @@
+"""One left-to-right pass that chunks a normalised prompt into noun phrases and relations.
+
+A noun phrase is [count word | determiner] modifiers* noun+ ["of" tail]: "three fluffy white
+sheep", "the girl's", "a cup of hot tea". Between two phrases a relation phrase ("to the left
+of", "hidden by", "on" before an object) makes relations; a list word ("and", ",") makes the
+two phrases share the next relation; anything else (a verb) only separates them. A phrase
+whose head is a scene noun is background; one with no known noun is dropped, except a bare
+unknown word with an explicit count or next to a relation phrase ("two zorbs", "a zorb next to
+a blorp"). Rules and their reasons: ``prompt_parser``'s docstring and the tests.
+"""
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field, replace
+
+from t2i_engines.draft_args import MAX_GLIGEN_OBJECTS
+from t2i_sdk.layout import clip_phrase
+from t2i_sdk.planning import grammar_words as gw
+from t2i_sdk.planning import lexicon as lx
+from t2i_sdk.planning import nouns
+from t2i_sdk.planning import token_readers as tr
+from t2i_sdk.planning import relation_tracker as rt
+from t2i_sdk.planning.parsed_prompt import ObjectGroup, ParsedPrompt
+from t2i_sdk.planning.relation_tracker import RelationTracker
+
+# Every group is at least one box and GLIGEN grounds at most 30: more groups cannot be drawn.
+MAX_GROUPS = MAX_GLIGEN_OBJECTS
+# Modifiers before the noun and words of an "of ..." tail kept in a group's phrase.
+MAX_PHRASE_WORDS = 12
+_MAX_RUN_NOUNS = 3  # "stone bridge": earlier nouns of a run are modifiers of the last
+# After a picture word these make it the medium: "a picture where", "a poster with".
+_MEDIUM_FOLLOWERS = frozenset(("with", "where", "for", "of", "that", "which", "showing",
+                               "featuring", "depicting", "in", "about"))
+
+
+@dataclass
+class _Chunk:
+    """A noun phrase being read."""
+
+    start: int  # token index of its first word
+    end: int  # one past its last word
+    count: int | None = None  # stated count; None: the noun's number decides
+    determined: bool = False  # began with a count word, determiner or possessive
+    mods: deque = field(default_factory=lambda: deque(maxlen=MAX_PHRASE_WORDS))
+    nouns: list = field(default_factory=list)  # labels of the noun run, last is the head
+    noun_end: int = -1  # token index just after the noun run
+    plural: bool = False  # the head was written plural
+    tail: list | None = None  # "of ..." words kept in the phrase
+    tail_noun: bool = False
+
+
+class SentenceChunker:
+    """State of one pass over ``text`` (already ``prompt_parser.normalize``d)."""
+
+    def __init__(self, text: str):
+        self.text = text
+        self.spans = [(m.start(), m.end()) for m in lx.TOKEN_RE.finditer(text)]
+        self.words = [text[a:b] for a, b in self.spans]
+        self.rel = RelationTracker()
+        self.backgrounds: list[str] = []
+        self.chunk: _Chunk | None = None
+        self.prep: tuple[str, int] | None = None  # ("on", token index) before a phrase
+        self.possessor: _Chunk | None = None  # "the girl's": boxed if what she has is
+        self.relation_end = -1  # token index just after the last relation phrase
+        self.dropped = 0  # groups past MAX_GROUPS
+
+    def run(self) -> ParsedPrompt:
+        i, n = 0, len(self.words)
+        while i < n:
+            i = self._step(i)
+        self._flush()
+        if self.relation_end == n:
+            self.rel.bare_relation_end()
+        self.rel.drop_open()
+        self.rel.relate_hints()
+        return ParsedPrompt(tuple(self.rel.groups), tuple(self.rel.relations),
+                            ", ".join(self.backgrounds) or None, tuple(self.rel.notes))
+
+    # --- one token ---------------------------------------------------------------------------
+
+    def _step(self, i: int) -> int:
+        words, w = self.words, self.words[i]
+        rel = tr.match(tr.RELATIONS, words, i)
+        if rel is not None:
+            self._flush()
+            self.rel.open_relation(rel[0], " ".join(words[i:i + rel[1]]))
+            self.relation_end = i + rel[1]
+            return i + rel[1]
+        absolute = tr.match(tr.ABSOLUTES, words, i)
+        if absolute is not None:
+            self._flush()
+            self.rel.hint(absolute[0])
+            return i + absolute[1]
+        if w in gw.CONDITIONAL_PREPOSITIONS:
+            self._flush()
+            self.prep = (w, i)
+            return i + 1
+        if w in rt.PRONOUN_OBJECTS and (self.rel.open or self.prep) and self.chunk is None \
+                and self._ends_phrase(i + 1):
+            self._pronoun(w)
+            return i + 1
+        if w in ("and", "or") and self._between_colors(i):
+            return self._modifier(i)  # "a black and white cat"
+        joiner = tr.match(tr.COORDINATORS, words, i)
+        if joiner is not None:
+            self._flush()
+            self.rel.list_word(w)
+            return i + joiner[1]
+        if w == "of" and self._read_of(i):
+            return i + 1
+        brk = tr.match(tr.BREAKS, words, i)
+        if brk is not None:
+            self._flush()
+            if brk[0] == "end":
+                if self.relation_end == i:
+                    self.rel.bare_relation_end()
+                self.rel.clause_end()
+            else:
+                self.rel.gap(verb=False, with_word=w == "with")
+            return i + brk[1]
+        count = tr.count_at(words, i)
+        if count is not None:
+            return self._count(i, *count)
+        ch = self.chunk
+        after_modifier = ch is not None and (ch.determined or bool(ch.mods) or bool(ch.nouns))
+        noun = tr.noun_at(words, i, after_modifier=after_modifier,
+                          after_aux=i > 0 and words[i - 1] in gw.AUXILIARIES)
+        if noun is not None:
+            return self._noun(i, *noun)
+        if ch is not None and ch.nouns:
+            if ch.tail is not None and not ch.tail_noun and not tr.is_gap_word(w) \
+                    and not gw.looks_like_verb(w):
+                self._add_tail(ch, i, i + 1)  # "a cup of hot tea"
+                return i + 1
+            self._flush()
+        if w in lx.DETERMINERS:  # a new phrase; the words before it had no noun
+            self.possessor = None
+            self.chunk = _Chunk(i, i + 1, determined=True)
+            return i + 1
+        determined = self.chunk is not None and self.chunk.determined
+        if tr.is_gap_word(w) or (gw.looks_like_verb(w) and not determined) \
+                or w in gw.AUXILIARIES or (w.isdigit() and not determined):
+            self._gap(w)
+            return i + 1
+        return self._modifier(i)
+
+    def _ends_phrase(self, j: int) -> bool:
+        """Nothing of a noun phrase at ``j``: "next to her." vs "next to her car"."""
+        words = self.words
+        return j >= len(words) or self.words[j] in ",;." or bool(
+            tr.match(tr.COORDINATORS, words, j) or tr.match(tr.BREAKS, words, j)
+            or tr.match(tr.RELATIONS, words, j)) or words[j] in gw.CONDITIONAL_PREPOSITIONS
+
+    def _between_colors(self, i: int) -> bool:
+        return (i > 0 and i + 1 < len(self.words) and bool(lx.normalize_color(self.words[i - 1]))
+                and bool(lx.normalize_color(self.words[i + 1])))
+
+    def _modifier(self, i: int) -> int:
+        if self.chunk is None:
+            self.chunk = _Chunk(i, i + 1)
+        self.chunk.mods.append(self.words[i])
+        self.chunk.end = i + 1
+        return i + 1
+
+    def _gap(self, word: str) -> None:
+        """A word between phrases: drops a phrase that has no noun yet ("a soft, ...")."""
+        self.chunk = None
+        self.possessor = None
+        self.rel.gap(verb=gw.looks_like_verb(word))
+
+    def _pronoun(self, word: str) -> None:
+        """"a table with a vase on it", "a lamp hung above it"."""
+        prep, self.prep = self.prep, None
+        if prep is not None:
+            kind = self._prep_kind(prep, "")
+            if kind not in (None, "agent", "worn"):
+                self.rel.open_relation(kind, prep[0], plain=True)
+        self.rel.pronoun_object(word)
+
+    def _count(self, i: int, count: int, used: int) -> int:
+        ch = self.chunk
+        if ch is not None and ch.nouns:
+            self._flush()
+            ch = None
+        if ch is not None and ch.determined and ch.count is None and not ch.mods:
+            ch.count, ch.end = count, i + used  # "the two cats", "the girl's two kites"
+        else:
+            self.chunk = _Chunk(i, i + used, count=count, determined=True)
+            self.possessor = None  # "my daughter's birthday: a cake"
+        return i + used
+
+    def _read_of(self, i: int) -> bool:
+        """"a vase of flowers" keeps one object; "an oil painting of" and "two pairs of" are
+        no object. False when "of" just ends a phrase."""
+        ch = self.chunk
+        if ch is None:
+            return False
+        if ch.nouns and ch.tail is None:
+            head = ch.nouns[-1]
+            if head in nouns.STYLE_NOUNS:
+                self.chunk = None  # "an oil painting of a cat": the cat is the object
+            elif head in nouns.PART_NOUNS or head in lx.SCENE_NOUNS:
+                self.chunk = self.prep = None  # "the roof of the church": the church
+            else:
+                self._add_tail(ch, i, i + 1)
+            return True
+        if not ch.nouns and ch.mods and lx.singularize(ch.mods[-1]) in tr.COLLECTIVES:
+            size = tr.COLLECTIVES[lx.singularize(ch.mods.pop())]
+            ch.count = size * (ch.count or 1) if size == 2 else (ch.count or size)
+            ch.end = i + 1
+            return True
+        return False
+
+    def _add_tail(self, ch: _Chunk, i: int, j: int) -> None:
+        if ch.tail is None:
+            ch.tail = []
+        if len(ch.tail) + (j - i) <= MAX_PHRASE_WORDS:
+            ch.tail += self.words[i:j]
+        ch.end = j
+
+    def _noun(self, i: int, label: str, used: int, possessive: bool) -> int:
+        ch = self.chunk
+        if ch is not None and ch.tail is not None:
+            if not ch.tail_noun or ch.noun_end == i:
+                self._add_tail(ch, i, i + used)
+                ch.tail_noun, ch.noun_end = True, i + used
+                return i + used
+            self._flush()
+            ch = None
+        if ch is not None and ch.nouns and ch.noun_end != i:
+            self._flush()
+            ch = None
+        if ch is None:
+            ch = self.chunk = _Chunk(i, i + used)
+        ch.nouns = (ch.nouns + [label])[-_MAX_RUN_NOUNS:]
+        ch.noun_end = ch.end = i + used
+        last = self.words[i + used - 1]
+        ch.plural = lx.is_plural(last[:-2] if possessive else last)
+        if possessive:  # "the girl's red kite": girl, then kite
+            self.chunk, self.possessor = _Chunk(i + used, i + used, determined=True), ch
+        return i + used
+
+    # --- phrases become groups, backgrounds and relations ------------------------------------
+
+    def _flush(self) -> None:
+        ch, prep, possessor = self.chunk, self.prep, self.possessor
+        self.chunk = self.prep = self.possessor = None
+        if ch is None:
+            return
+        if not ch.nouns:
+            label = self._unknown_noun(ch)
+            if label is not None and prep is None:
+                self._emit(ch, label)
+            return
+        head = ch.nouns[-1]
+        if head in lx.SCENE_NOUNS:
+            if prep is not None or head not in nouns.TIME_NOUNS:  # "at night", not "one day"
+                self.backgrounds.append(self._text(prep[1] if prep else ch.start, ch.end))
+            return self.rel.drop_open()
+        if head in nouns.STYLE_NOUNS and not self._framed_thing(ch):
+            if self.rel.open and ch.count is None and ch.determined:
+                return self.rel.open_as_hint()  # "on the bottom of the picture"
+            return self.rel.drop_open()  # "digital painting", "a picture where ..."
+        if head not in lx.OBJECT_NOUNS and head not in nouns.STYLE_NOUNS:
+            return self.rel.drop_open()
+        kind = self._prep_kind(prep, head) if prep is not None else None
+        if kind == "agent":
+            return  # "by a famous painter", "made by a child": who made it, not in it
+        if kind == "worn":
+            return self._attach_worn(prep[1], ch.end)
+        if possessor is not None:
+            self._emit_possessor(possessor)
+        if kind is not None:
+            self.rel.open_relation(kind, prep[0], conditional=True)
+        self._emit(ch, head, via_preposition=prep is not None)
+
+    def _emit_possessor(self, possessor: _Chunk) -> None:
+        """"the girl's red kite": the girl is boxed too, without taking the kite's relation."""
+        held, self.rel.open = self.rel.open, None
+        self._emit(possessor, possessor.nouns[-1])
+        self.rel.open = held
+
+    def _framed_thing(self, ch: _Chunk) -> bool:
+        """"a painting" next to a lamp is a thing; "a picture where ...", "a digital
+        painting" or "the picture" are the medium."""
+        nxt = self.words[ch.end] if ch.end < len(self.words) else ""
+        return (ch.nouns[-1] in nouns.FRAMED_STYLE_NOUNS and ch.count is not None
+                and not ch.mods and len(ch.nouns) == 1 and ch.tail is None
+                and nxt not in _MEDIUM_FOLLOWERS)
+
+    def _prep_kind(self, prep: tuple[str, int], head: str) -> str | None:
+        word, at = prep
+        if word in ("on", "onto", "upon"):
+            return "above"
+        if word in ("in", "into"):
+            if head in nouns.CONTAINERS or not head:
+                return "inside"
+            return "worn" if head in nouns.CLOTHING else "near"
+        if word == "by":  # "painted by a child", ", by a famous painter": who, not where
+            before = self.words[at - 1] if at > 0 else ","
+            if before in ",;." or before in nouns.MAKING_VERBS or head in nouns.MAKER_NOUNS:
+                return "agent"
+            return None if before.endswith("ed") else "next_to"  # "chased by a dog"
+        return "near"  # "at the table"
+
+    def _attach_worn(self, start: int, end: int) -> None:
+        """"a woman in a red dress": the dress describes the woman's box."""
+        groups = self.rel.groups
+        if groups and len(groups) - 1 >= self.rel.clause_first:
+            g = groups[-1]
+            groups[-1] = replace(g, phrase=clip_phrase(f"{g.phrase} {self._text(start, end)}"))
+
+    def _unknown_noun(self, ch: _Chunk) -> str | None:
+        """"two zorbs", "a zorb next to a blorp": a bare word after a count, at a phrase end,
+        with a stated number or a relation phrase beside it; else None."""
+        j, words = ch.end, self.words
+        if ch.count is None or not ch.mods or (j < len(words) and not (
+                tr.match(tr.RELATIONS, words, j) or tr.match(tr.COORDINATORS, words, j)
+                or tr.match(tr.BREAKS, words, j) or words[j] in gw.CONDITIONAL_PREPOSITIONS)):
+            return None
+        *before, word = ch.mods
+        if any(not lx.normalize_color(b) for b in before) or not tr.may_be_unknown_noun(word):
+            return None
+        next_is_relation = j < len(words) and tr.match(tr.RELATIONS, words, j) is not None
+        if ch.count < 2 and not (self.rel.open or next_is_relation):
+            return None
+        return lx.singularize(word)
+
+    def _emit(self, ch: _Chunk, label: str, *, via_preposition: bool = False) -> None:
+        count = ch.count if ch.count is not None else (2 if ch.plural else 1)
+        if count == 0:
+            self.rel.notes.append(f"skipped '{label}': count 0")
+            return
+        if count > lx.MAX_COUNT:
+            self.rel.notes.append(f"count {count} of '{label}' clamped to {lx.MAX_COUNT}")
+            count = lx.MAX_COUNT
+        if len(self.rel.groups) >= MAX_GROUPS:
+            if not self.dropped:
+                self.rel.notes.append(f"objects after the first {MAX_GROUPS} ignored")
+            self.dropped += 1
+            self.rel.open = None
+            return
+        mods = list(ch.mods) + ch.nouns[:-1] if ch.nouns else list(ch.mods)[:-1]
+        color = next((c for c in map(lx.normalize_color, mods) if c), None)
+        body = " ".join(mods[-MAX_PHRASE_WORDS:] + [label] + (ch.tail or []))
+        article = "an" if body[0] in "aeiou" else "a"
+        group = ObjectGroup(label=label, count=count, color=color,
+                            phrase=clip_phrase(f"{article} {body}"))
+        self.rel.add(group, via_preposition=via_preposition)
+
+    def _text(self, start: int, end: int) -> str:
+        return self.text[self.spans[start][0]:self.spans[end - 1][1]].strip(" ,;.")

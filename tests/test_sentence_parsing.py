@@ -1,0 +1,202 @@
+"""The rule parser on sentences, not templates: noun lexicon, verbs, clauses, relations.
+
+Prompts here are written for these tests (none from a public benchmark or the planner dev set).
+Each case states what a reader expects: the boxed labels with counts, and the relations.
+"""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from t2i_sdk.planning import RulePlanner
+from t2i_sdk.planning.evaluation import box_relation_holds
+from t2i_sdk.planning.lexicon import KNOWN_NOUNS, OBJECT_NOUNS, SCENE_NOUNS
+from t2i_sdk.planning.nouns import CONTAINERS, STYLE_NOUNS
+from t2i_sdk.planning.parsed_prompt import RELATION_KINDS
+from t2i_sdk.planning.prompt_parser import parse_prompt
+
+
+def objects(prompt: str) -> dict[str, int]:
+    return {g.label: g.count for g in parse_prompt(prompt).groups}
+
+
+def relations(prompt: str) -> set[tuple[str, str, str]]:
+    p = parse_prompt(prompt)
+    return {(p.groups[r.subject].label, r.kind, p.groups[r.object].label) for r in p.relations}
+
+
+# --- what can be an object -------------------------------------------------------------------
+
+@pytest.mark.parametrize("prompt,expected", [
+    ("a computer keyboard beside a coffee mug", {"computer keyboard": 1, "mug": 1}),
+    ("two tv remotes on the sofa", {"tv remote": 2, "sofa": 1}),
+    ("a wine glass and three fire hydrants", {"wine glass": 1, "fire hydrant": 3}),
+    ("a hot air balloon over a school bus", {"hot air balloon": 1, "school bus": 1}),
+    # a descriptive modifier is no part of the label
+    ("an oak tree next to a cardboard box", {"tree": 1, "box": 1}),
+    ("a rubber duck and a stone bridge", {"duck": 1, "bridge": 1}),
+])
+def test_compound_labels_keep_fixed_names_only(prompt, expected):
+    assert objects(prompt) == expected
+
+
+@pytest.mark.parametrize("prompt,expected", [
+    # verbs and auxiliaries are never nouns; objects after a verb are kept
+    ("Three strawberries attracted four fish.", {"strawberry": 3, "fish": 4}),
+    ("The lamp was glowing while the kitten was sleeping.", {"lamp": 1, "kitten": 1}),
+    ("A farmer feeds two goats and a pig.", {"farmer": 1, "goat": 2, "pig": 1}),
+    ("Two men were painting a fence.", {"man": 2, "fence": 1}),
+    # adjectives alone are no objects
+    ("It was a soft, warm morning and a deer appeared.", {"deer": 1}),
+    # "of" tails keep one object; collective words are counts
+    ("a jar of honey next to a plate of cookies", {"jar": 1, "plate": 1}),
+    ("a flock of geese above a herd of cows", {"goose": 4, "cow": 4}),
+    ("a couple of pears and a pair of boots", {"pear": 2, "boot": 2}),
+    ("two pairs of socks", {"sock": 4}),
+    # possessives: the owner is boxed when what they own is a thing
+    ("the boy's green kite", {"boy": 1, "kite": 1}),
+    ("my aunt's birthday party with a cake", {"cake": 1}),
+    # places and times are the background
+    ("a goat on a hill at dawn", {"goat": 1}),
+])
+def test_sentences_box_only_lexicon_nouns(prompt, expected):
+    assert objects(prompt) == expected
+
+
+def test_possessed_thing_keeps_its_colour():
+    groups = parse_prompt("the boy's green kite").groups
+    assert [(g.label, g.color) for g in groups] == [("boy", None), ("kite", "green")]
+
+
+@pytest.mark.parametrize("prompt,expected", [
+    ('"The Lonely Lighthouse", oil on canvas, ca. 1880, a lighthouse and two gulls',
+     {"lighthouse": 1, "gull": 2}),
+    ("a koi pond, ca. 300 BC, 4k, 8k, hd, trending on artstation", {}),
+    ("an owl by a famous painter, digital art, octane render", {"owl": 1}),
+    ("ukiyo-e woodcut of three cranes in the style of an old master", {"crane": 3}),
+    ("a kettle painted by a child", {"kettle": 1}),
+    ("1920s poster of a zeppelin above a city", {"zeppelin": 1}),  # a bare word beside a
+    # relation phrase is boxed even when the lexicon lacks it
+    ("make me a picture where a parrot sits on a perch", {"parrot": 1}),
+    ("a mural of a whale, van gogh style, gold leaf", {"whale": 1}),
+])
+def test_art_prompt_distractors_are_never_boxed(prompt, expected):
+    assert objects(prompt) == expected
+
+
+@pytest.mark.parametrize("prompt,count", [
+    ("one kite", 1), ("2 kites", 2), ("three kites", 3), ("4 kites", 4), ("five kites", 5),
+    ("six kites", 6), ("7 kites", 7), ("eight kites", 8), ("nine kites", 9), ("10 kites", 10),
+    ("the ten kites", 10), ("some kites", 2), ("a few kites", 3),
+])
+def test_counts_up_to_ten_in_words_and_digits(prompt, count):
+    assert objects(f"On Sunday {prompt} were flying.") == {"kite": count}
+
+
+def test_a_year_is_not_a_count():
+    assert objects("in 1969 a car stood in the garage") == {"car": 1}
+    assert objects("a 1969 car") == {"car": 1}
+
+
+# --- relations -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("phrase,kind", [
+    ("on top of", "above"), ("over", "above"), ("atop", "above"), ("above", "above"),
+    ("under", "below"), ("beneath", "below"), ("below", "below"), ("underneath", "below"),
+    ("on the bottom of", "below"), ("next to", "next_to"), ("beside", "next_to"),
+    ("on the side of", "next_to"), ("on side of", "next_to"), ("alongside", "next_to"),
+    ("near", "near"), ("close to", "near"), ("among", "near"), ("behind", "behind"),
+    ("hidden by", "behind"), ("in front of", "in_front_of"), ("inside", "inside"),
+    ("within", "inside"), ("left of", "left_of"), ("to the right of", "right_of"),
+])
+def test_relation_vocabulary(phrase, kind):
+    assert kind in RELATION_KINDS
+    assert relations(f"a small lantern {phrase} a wooden crate") == {("lantern", kind, "crate")}
+
+
+@pytest.mark.parametrize("prompt,expected", [
+    ("a puppy in a basket", {("puppy", "inside", "basket")}),
+    ("a parrot in a cage", {("parrot", "inside", "cage")}),
+    ("a fox chased by a dog", set()),  # who did it: both boxed, no place stated
+    ("a chair by the window", {("chair", "next_to", "window")}),
+    ("a mug on a desk", {("mug", "above", "desk")}),
+])
+def test_in_and_on_depend_on_the_noun(prompt, expected):
+    assert relations(prompt) == expected
+
+
+def test_worn_clothes_describe_the_wearer():
+    p = parse_prompt("a sailor in a blue coat waves at a ship")
+    assert [g.label for g in p.groups] == ["sailor", "ship"]
+    assert p.groups[0].phrase == "a sailor in a blue coat"
+
+
+@pytest.mark.parametrize("prompt,expected", [
+    # the clause's subject, not a verb's object
+    ("A chef holding a pan stood beside the oven.", {("chef", "next_to", "oven")}),
+    # a chain after a verb and a comma goes back to the first subject
+    ("The kitten was sleeping on a pillow, next to two slippers.",
+     {("kitten", "above", "pillow"), ("kitten", "next_to", "slipper")}),
+    # a template chain continues from the last object
+    ("a mug on a book left of a lamp", {("mug", "above", "book"), ("book", "left_of", "lamp")}),
+    # a container is where the next "on" belongs
+    ("The pen was inside a cup on the shelf.", {("pen", "inside", "cup"), ("cup", "above", "shelf")}),
+    # fronted relation
+    ("Beneath the old bridge, two swans were resting.", {("swan", "below", "bridge")}),
+    ("Next to the tent, a girl and her dog sat quietly.",
+     {("girl", "next_to", "tent"), ("dog", "next_to", "tent")}),
+    # pronouns
+    ("A desk stood by the window, and a chair was placed in front of it.",
+     {("desk", "next_to", "window"), ("chair", "in_front_of", "desk")}),
+    ("a bench with a cat on it", {("cat", "above", "bench")}),
+    ("a lamp and a clock next to it", {("clock", "next_to", "lamp")}),
+    # shared objects and subjects
+    ("a kite above a tree and a house", {("kite", "above", "tree"), ("kite", "above", "house")}),
+    ("a sheep and a goat behind a fence", {("sheep", "behind", "fence"),
+                                           ("goat", "behind", "fence")}),
+    # absolute places in the picture
+    ("A canoe drifted at the bottom of the image while a heron flew at the top.",
+     {("heron", "above", "canoe")}),
+    # a relation word at the end points back
+    ("An eagle soared over the valley, watching a rabbit below.", {("rabbit", "below", "eagle")}),
+])
+def test_relation_subjects_and_objects_in_sentences(prompt, expected):
+    assert relations(prompt) == expected
+
+
+@pytest.mark.parametrize("prompt,subject,kind,obj", [
+    ("A fox was hidden by a bush.", "fox", "behind", "bush"),
+    ("a stool in front of a piano", "stool", "in_front_of", "piano"),
+    ("a spoon inside a jar", "spoon", "inside", "jar"),
+    ("a lamp on the bottom of a shelf", "lamp", "below", "shelf"),
+])
+def test_new_relation_kinds_reach_the_layout(prompt, subject, kind, obj):
+    layout = RulePlanner().plan(prompt)
+    boxes = {o.label: o.box for o in layout.objects}
+    assert box_relation_holds(kind, boxes[subject], boxes[obj]), (kind, boxes)
+
+
+# --- lexicon and bounds ----------------------------------------------------------------------
+
+def test_lexicon_is_consistent():
+    assert not OBJECT_NOUNS & SCENE_NOUNS
+    assert OBJECT_NOUNS <= KNOWN_NOUNS and SCENE_NOUNS <= KNOWN_NOUNS
+    assert CONTAINERS <= OBJECT_NOUNS
+    assert {"person", "man", "woman", "child", "girl", "boy", "kitchen"} <= KNOWN_NOUNS
+    assert not {"was", "were", "soft", "bc", "4k", "render"} & OBJECT_NOUNS
+    assert "render" in STYLE_NOUNS
+
+
+def test_sentence_soup_parses_in_linear_time():
+    soup = ("The old man's dog was sleeping beside a red chair, while two cats in a box "
+            "watched it from behind the sofa. ")
+    small, big = soup * 20, soup * 200
+    start = time.perf_counter()
+    parse_prompt(small)
+    t_small = time.perf_counter() - start
+    start = time.perf_counter()
+    parsed = parse_prompt(big)
+    t_big = time.perf_counter() - start
+    assert len(parsed.groups) == 30 and any("ignored" in n for n in parsed.notes)
+    assert t_big < 1.0 and t_big < 20 * t_small + 0.2
