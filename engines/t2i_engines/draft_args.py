@@ -9,8 +9,17 @@ from typing import Sequence
 MAX_GLIGEN_OBJECTS = 30
 
 
+def grounding_beta(beta: float, steps: int) -> float:
+    """GLIGEN grounds the first ``int(beta * steps)`` steps; at few steps that floors to 0 and
+    the boxes would be ignored. Raise beta just enough for one grounded step (beta 0 stays 0)."""
+    if beta <= 0.0:
+        return 0.0
+    return min(1.0, max(beta, (1.0 + 1e-6) / steps))
+
+
 def count_tokens(tokenizer, text: str) -> int:
-    """Tokens ``text`` takes in a CLIP-style ``tokenizer`` (a transformers tokenizer), special
+    """Tokens ``text`` takes in a CLIP-style ``tokenizer`` (a transformers tokenizer or a
+    ``t2i_engines.clip_tokenizer.ClipTokenizer``), special
     tokens included, untruncated."""
     return len(tokenizer(text, truncation=False, verbose=False)["input_ids"])
 

@@ -1,9 +1,10 @@
 """CLIP image and text embeddings from the ONNX graphs of ``t2i-export onnx``: the scorer.
 
-Same interface and the same preprocessing as ``t2i_engines.pytorch.clip_scorer``: the
-tokenizer and image processor are the transformers classes, loaded from the files copied next
-to the graphs, so pixel values and token ids are identical; only the two towers run in
-onnxruntime. Graph layout: see ``onnx_export.json`` (written by ``t2i_export.onnx.clip_export``).
+Same interface and the same preprocessing as ``t2i_engines.pytorch.clip_scorer``, without
+torch or transformers: token ids from the ``tokenizers`` library over the tokenizer files
+copied next to the graphs (``ClipTokenizer``), pixel values from ``ClipImageProcessor``
+(numpy + PIL, transformers' PIL path re-done), so both equal the torch engine's; the two towers
+run in onnxruntime. Graph layout: see ``onnx_export.json`` (written by ``t2i_export.onnx.clip_export``).
 """
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from t2i_engines.clip_image_processing import ClipImageProcessor
+from t2i_engines.clip_tokenizer import ClipTokenizer
 from t2i_engines.onnxruntime.export_format import DTYPES, MANIFEST_NAME
 from t2i_engines.onnxruntime.session import OrtModel
 
@@ -54,8 +57,6 @@ class OrtClipScorerEngine:
         for int8 graphs, whose inputs and outputs are float32. ``runtime="tensorrt"`` runs
         the ``.plan`` engines built beside the graphs.
         """
-        from transformers import AutoImageProcessor, AutoTokenizer
-
         from t2i_engines.onnxruntime.graph_runner import load_graph
 
         path = Path(path)
@@ -67,9 +68,8 @@ class OrtClipScorerEngine:
             raise ValueError(f"unknown dtype {dtype!r}; expected one of {', '.join(DTYPES)}")
         text = load_graph(path / graphs["text_model"]["path"], device=device, runtime=runtime)
         vision = load_graph(path / graphs["vision_model"]["path"], device=device, runtime=runtime)
-        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-        # backend left to transformers, as in the torch engine: torchvision if present, else PIL.
-        image_processor = AutoImageProcessor.from_pretrained(path, local_files_only=True)
+        tokenizer = ClipTokenizer(path)
+        image_processor = ClipImageProcessor.from_folder(path)
         model = manifest["model"]
         return cls(text, vision, tokenizer, image_processor, dim=int(model["projection_dim"]),
                    max_position_embeddings=int(model["max_position_embeddings"]),
@@ -80,7 +80,7 @@ class OrtClipScorerEngine:
         chunks = []
         for start in range(0, len(images), self.batch_size):
             batch = [im.convert("RGB") for im in images[start:start + self.batch_size]]
-            pixels = self.image_processor(images=batch, return_tensors="np")["pixel_values"]
+            pixels = self.image_processor(batch)
             out = self.vision_model.run({"pixel_values": pixels.astype(np.float32)})
             chunks.append(out["image_embeds"])
         return self._normalised(chunks)

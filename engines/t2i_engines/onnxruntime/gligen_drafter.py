@@ -18,16 +18,19 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
+import numpy as np
+
+from t2i_engines.clip_tokenizer import ClipTokenizer
 from t2i_engines.draft_args import (MAX_GLIGEN_OBJECTS, check_draft_args, count_tokens,
-                                    fit_to_token_limit)
-from t2i_engines.onnxruntime.denoise import (denoise, initial_latents, load_scheduler,
-                                              timestep_batch, to_pil_images)
+                                    fit_to_token_limit, grounding_beta)
+from t2i_engines.noise import SeededNoise
+from t2i_engines.onnxruntime.denoise import (denoise, initial_latents, timestep_batch,
+                                              to_pil_images)
 from t2i_engines.onnxruntime.export_format import DTYPES, MANIFEST_NAME
-from t2i_engines.pytorch.gligen_drafter import grounding_beta, seeded_generators
+from t2i_engines.schedulers import load_scheduler
 from t2i_engines.step_callback import StepCallback
 
 if TYPE_CHECKING:
-    import numpy as np
     from PIL.Image import Image
 
 
@@ -37,14 +40,12 @@ class OrtGligenDrafterEngine:
 
     def __init__(self, folder: Path, graphs: dict, pipeline: dict, *, guidance_scale: float,
                  height: int | None, width: int | None, gligen_beta: float, progress: bool):
-        from transformers import CLIPTokenizer
-
         self.folder = folder
         self.text_encoder, self.unet, self.vae_decoder = (
             graphs["text_encoder"], graphs["unet"], graphs["vae_decoder"])
         self.pipeline = pipeline  # onnx_export.json's "pipeline" numbers
         self.scheduler = load_scheduler(folder / "scheduler")
-        self.tokenizer = CLIPTokenizer.from_pretrained(folder / "tokenizer")
+        self.tokenizer = ClipTokenizer(folder / "tokenizer")
         self.device: str = self.unet.device
         self.guidance_scale = guidance_scale
         self.height, self.width = height, width
@@ -94,21 +95,22 @@ class OrtGligenDrafterEngine:
         grounded_steps = int(grounding_beta(self.gligen_beta, steps) * steps) if n else 0
 
         predict_noise = self._noise_predictor(prompt_embeds, gligen, grounded_steps)
-        generators = seeded_generators(seeds)
+        noise = [SeededNoise(s) for s in seeds]
         h, w = self._latent_size()
-        latents = initial_latents(generators, (self.pipeline["latent_channels"], h, w),
+        self.scheduler.set_timesteps(steps)
+        latents = initial_latents(noise, (self.pipeline["latent_channels"], h, w),
                                   self.scheduler.init_noise_sigma)
-        latents = denoise(self.scheduler, latents, steps, predict_noise,
-                          guidance_scale=self.guidance_scale, generators=generators,
+        latents = denoise(self.scheduler, latents, range(steps), predict_noise,
+                          guidance_scale=self.guidance_scale, noise=noise,
                           progress=self.progress, on_step=on_step)
-        scaled = (latents / self.pipeline["vae_scaling_factor"]).numpy()
+        scaled = latents / np.float32(self.pipeline["vae_scaling_factor"])
         return to_pil_images(self.vae_decoder.run({"latent": scaled})["image"])
 
     def _noise_predictor(self, prompt_embeds: "np.ndarray", gligen: dict,
                          grounded_steps: int) -> Callable:
         """``denoise``'s UNet callback, with the conditioning bound on the device once.
 
-        The latents still round-trip each step because the scheduler math runs in torch on
+        The latents still round-trip each step because the scheduler math runs in numpy on
         the CPU; they are [2B, 4, h, w] (~128 KB per image at 512 px), several times smaller
         than the prompt + GLIGEN conditioning that no longer does.
         """
@@ -119,7 +121,7 @@ class OrtGligenDrafterEngine:
         plain = place_constants(self.unet, {"gligen_scale": _scale(0.0)})
 
         def predict_noise(i, model_input, t):
-            feeds = {"sample": model_input.numpy(),
+            feeds = {"sample": model_input,
                      "timestep": timestep_batch(t, model_input.shape[0]),
                      **constants, **(grounded if i < grounded_steps else plain)}
             return run_to_host(self.unet, feeds)["out_sample"]
@@ -139,8 +141,6 @@ class OrtGligenDrafterEngine:
                 cfg: bool) -> tuple["np.ndarray", "np.ndarray"]:
         """(prompt embeddings [2B or B, 77, D] ordered [uncond..., cond...], phrase pooled
         embeddings [n, D]) from one text-encoder call."""
-        import numpy as np
-
         texts = (["", prompt] if cfg else [prompt]) + phrases
         ids = self.tokenizer(texts, padding="max_length", max_length=self.max_prompt_tokens,
                              truncation=True, return_tensors="np")["input_ids"]
@@ -153,8 +153,6 @@ class OrtGligenDrafterEngine:
                        cfg: bool) -> dict[str, "np.ndarray"]:
         """The 30-slot box / embedding / mask inputs, repeated for the batch; the
         unconditional half gets all-zero masks, as in diffusers."""
-        import numpy as np
-
         slots, n = self.pipeline["max_objects"], len(phrase_embeds)
         box_slots = np.zeros((slots, 4), np.float32)
         embed_slots = np.zeros((slots, self.pipeline["cross_attention_dim"]), np.float32)
@@ -172,7 +170,5 @@ class OrtGligenDrafterEngine:
                 "gligen_masks": masks}
 
 
-def _scale(value: float) -> "np.ndarray":
-    import numpy as np
-
+def _scale(value: float) -> np.ndarray:
     return np.array([value], dtype=np.float32)

@@ -2,10 +2,12 @@
 
 Same interface and results as the torch ``Img2ImgRefinerEngine``: it re-does diffusers'
 ``StableDiffusionXLImg2ImgPipeline`` (``StableDiffusionImg2ImgPipeline`` for SD folders) around
-the graphs written by ``t2i_export.onnx.img2img_export``. Noise comes from the same per-seed
-CPU ``torch.Generator``s, drawn in the same order (posterior sample, ``add_noise``, one draw per
-ancestral step), and the scheduler math runs in torch float32 on the CPU exactly as diffusers
-writes it, so only the graphs' own rounding separates the two engines. The UNet's text
+the graphs written by ``t2i_export.onnx.img2img_export``, in numpy: no torch, diffusers or
+transformers at run time. Noise is each seed's stream of ``t2i_engines.noise`` (torch's CPU
+``randn`` re-done), drawn in the same order (posterior sample, ``add_noise``, one draw per
+ancestral step), and the numpy schedulers of ``t2i_engines.schedulers`` (DDIM, Euler
+ancestral) step as diffusers writes them, so only the graphs' own rounding separates the two
+engines. The UNet's text
 conditions (embeddings, SDXL pooled embeds and time ids) go to the session's device once per
 ``refine`` call with IOBinding and stay there; only latents and timestep travel per step.
 """
@@ -17,11 +19,12 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
+from t2i_engines.clip_tokenizer import ClipTokenizer
+from t2i_engines.noise import SeededNoise, batch_noise
+from t2i_engines.onnxruntime.denoise import denoise, to_pil_images
 from t2i_engines.onnxruntime.export_format import DTYPES, MANIFEST_NAME
-from t2i_engines.onnxruntime.noise import draw_noise
-# SDXL-Turbo's scheduler, the only one re-done here (both names stay importable from here).
-from t2i_engines.onnxruntime.schedulers import SCHEDULER, EulerAncestral  # noqa: F401
 from t2i_engines.onnxruntime.session import OrtModel, place_constants, run_to_host
+from t2i_engines.schedulers import load_scheduler
 # Pure Python (no torch at import): the one rule for how many steps a strength runs.
 from t2i_engines.refine_args import check_refine_args, schedule_length
 from t2i_engines.step_callback import StepCallback
@@ -31,7 +34,7 @@ if TYPE_CHECKING:
 
 AESTHETIC_SCORES = (6.0, 2.5)  # diffusers' defaults (positive, negative) for refiner models
 
-__all__ = ["OrtImg2ImgRefinerEngine", "EulerAncestral", "schedule_length"]
+__all__ = ["OrtImg2ImgRefinerEngine", "schedule_length"]
 
 
 def _ort_device(device: str) -> str:
@@ -51,7 +54,7 @@ class OrtImg2ImgRefinerEngine:
     SDXL, ``unet``, ``vae_encoder``, ``vae_decoder``) to loaded :class:`OrtModel`s.
     """
 
-    def __init__(self, graphs: dict[str, OrtModel], tokenizers: list, scheduler: EulerAncestral,
+    def __init__(self, graphs: dict[str, OrtModel], tokenizers: list, scheduler,
                  config: dict, *, device: str, guidance_scale: float = 0.0,
                  progress: bool = False):
         self.graphs = graphs
@@ -69,8 +72,6 @@ class OrtImg2ImgRefinerEngine:
         tensorrt[:i] (mps runs on the CPU). ``dtype`` is checked but the graphs' own precision
         (fixed at export) is what runs. ``runtime="tensorrt"`` runs the ``.plan`` engines
         built beside the graphs."""
-        from transformers import CLIPTokenizer
-
         from t2i_engines.onnxruntime.graph_runner import load_graph
 
         if dtype not in DTYPES:
@@ -86,10 +87,8 @@ class OrtImg2ImgRefinerEngine:
         graphs = {name: load_graph(folder / entry["path"], device=ort_device, runtime=runtime)
                   for name, entry in export["graphs"].items()}
         names = ["tokenizer", "tokenizer_2"] if "text_encoder_2" in graphs else ["tokenizer"]
-        tokenizers = [CLIPTokenizer.from_pretrained(folder / n, local_files_only=True)
-                      for n in names]
-        scheduler = EulerAncestral(
-            json.loads((folder / "scheduler" / "scheduler_config.json").read_text()))
+        tokenizers = [ClipTokenizer(folder / n) for n in names]
+        scheduler = load_scheduler(folder / "scheduler")
         return cls(graphs, tokenizers, scheduler, export["config"], device=ort_device,
                    guidance_scale=guidance_scale, progress=progress)
 
@@ -102,21 +101,17 @@ class OrtImg2ImgRefinerEngine:
         denoising steps are run. All images must share one size. ``on_step(i)`` runs after
         denoising step i (1-based); an exception it raises aborts.
         """
-        import torch
-
         num_inference_steps, size = check_refine_args(images, seeds, strength, steps)
         if size is None:
             return []
-        generators = [torch.Generator(device="cpu").manual_seed(int(s)) for s in seeds]
+        noise = [SeededNoise(s) for s in seeds]
         pixels = self._preprocess([image.convert("RGB") for image in images])
         conds = place_constants(self.graphs["unet"],
                                 self._text_conditions(prompt, len(images), pixels.shape[-2:]))
-        latents, begin = self._noised_latents(pixels, num_inference_steps, strength, generators)
-        for i in range(begin, len(self.scheduler.timesteps)):
-            noise_pred = self._predict_noise(latents, i, conds)
-            latents = self.scheduler.step(noise_pred, i, latents, generators)
-            if on_step is not None:
-                on_step(i - begin + 1)
+        latents, begin = self._noised_latents(pixels, num_inference_steps, strength, noise)
+        latents = denoise(self.scheduler, latents, range(begin, len(self.scheduler.timesteps)),
+                          self._noise_predictor(conds), guidance_scale=self.guidance_scale,
+                          noise=noise, on_step=on_step)
         out = self._decode(latents)
         # The pipeline snaps sizes to the VAE's multiple; give callers back what they passed.
         return [im if im.size == size else im.resize(size) for im in out]
@@ -144,7 +139,7 @@ class OrtImg2ImgRefinerEngine:
         hidden, pooled = [], None
         for tokenizer, name in zip(self.tokenizers, ("text_encoder", "text_encoder_2")):
             ids = tokenizer(text, padding="max_length", max_length=tokenizer.model_max_length,
-                            truncation=True, return_tensors="np").input_ids
+                            truncation=True, return_tensors="np")["input_ids"]
             out = self.graphs[name].run({"input_ids": ids.astype(np.int64)})
             hidden.append(out["hidden_states"])
             pooled = out.get("text_embeds", pooled)
@@ -181,64 +176,48 @@ class OrtImg2ImgRefinerEngine:
         return np.array([[height, width, 0, 0, *tail]], dtype=np.float32)
 
     def _noised_latents(self, pixels: np.ndarray, num_inference_steps: int, strength: float,
-                        generators: list):
+                        noise: list[SeededNoise]) -> tuple[np.ndarray, int]:
         """Encode, sample the posterior, scale, then ``add_noise`` at the first kept timestep.
-        Returns (latents as a torch tensor, index of the first step to run)."""
-        import torch
-
+        Returns (latents, index of the first step to run)."""
         self.scheduler.set_timesteps(num_inference_steps)
         init_timestep = min(int(num_inference_steps * strength), num_inference_steps)
         begin = max(num_inference_steps - init_timestep, 0)  # get_timesteps' t_start
         posterior = self.graphs["vae_encoder"].run({"image": pixels})
-        mean = torch.from_numpy(posterior["latent_mean"])
-        std = torch.from_numpy(posterior["latent_std"])
-        latents = mean + std * draw_noise(tuple(mean.shape), generators)
-        scaling = self.config["scaling_factor"]
-        latents_mean, latents_std = self._latent_stats(latents)
+        mean, std = posterior["latent_mean"], posterior["latent_std"]
+        latents = mean + std * batch_noise(noise, mean.shape[1:])  # z ~ N(μ, σ²)
+        scaling = np.float32(self.config["scaling_factor"])
+        latents_mean, latents_std = self._latent_stats(latents.shape[1])
         if latents_mean is not None:
             latents = (latents - latents_mean) * scaling / latents_std
         else:
             latents = scaling * latents
-        noise = draw_noise(tuple(latents.shape), generators)
-        return latents + noise * self.scheduler.sigmas[begin], begin
+        start_noise = batch_noise(noise, latents.shape[1:])
+        return self.scheduler.add_noise(latents.astype(np.float32), start_noise, begin), begin
 
-    def _latent_stats(self, latents):
-        import torch
-
+    def _latent_stats(self, channels: int) -> tuple[np.ndarray | None, np.ndarray | None]:
         mean, std = self.config.get("latents_mean"), self.config.get("latents_std")
         if mean is None or std is None:
             return None, None
-        channels = latents.shape[1]
-        return (torch.tensor(mean).view(1, channels, 1, 1),
-                torch.tensor(std).view(1, channels, 1, 1))
+        return (np.asarray(mean, np.float32).reshape(1, channels, 1, 1),
+                np.asarray(std, np.float32).reshape(1, channels, 1, 1))
 
-    def _predict_noise(self, latents, index: int, conds: dict):
-        """``conds`` come from ``place_constants``. The latents still round-trip because the
-        scheduler runs in torch on the CPU; they are smaller than the text conditions."""
-        import torch
+    def _noise_predictor(self, conds: dict):
+        """``denoise``'s UNet callback; ``conds`` come from ``place_constants``. The latents
+        still round-trip because the scheduler runs in numpy on the CPU; they are smaller
+        than the text conditions."""
+        def predict_noise(i, model_input, t):
+            timestep = np.full(model_input.shape[0], t, dtype=np.float32)
+            return run_to_host(self.graphs["unet"], {"sample": model_input,
+                                                     "timestep": timestep, **conds})["out_sample"]
+        return predict_noise
 
-        model_input = torch.cat([latents] * 2) if self._guided else latents
-        model_input = self.scheduler.scale_model_input(model_input, index)
-        timestep = np.full(model_input.shape[0], float(self.scheduler.timesteps[index]),
-                           dtype=np.float32)
-        out = run_to_host(self.graphs["unet"], {"sample": model_input.numpy(),
-                                                "timestep": timestep, **conds})["out_sample"]
-        noise_pred = torch.from_numpy(out)
-        if self._guided:
-            uncond, text = noise_pred.chunk(2)
-            noise_pred = uncond + self.guidance_scale * (text - uncond)
-        return noise_pred
-
-    def _decode(self, latents) -> list["Image"]:
+    def _decode(self, latents: np.ndarray) -> list["Image"]:
         """Unscale, decode, then ``VaeImageProcessor.postprocess`` to PIL."""
-        from PIL import Image as PILImage
-
-        latents_mean, latents_std = self._latent_stats(latents)
-        scaling = self.config["scaling_factor"]
+        latents_mean, latents_std = self._latent_stats(latents.shape[1])
+        scaling = np.float32(self.config["scaling_factor"])
         if latents_mean is not None:
             latents = latents * latents_std / scaling + latents_mean
         else:
             latents = latents / scaling
-        image = self.graphs["vae_decoder"].run({"latent": latents.numpy()})["image"]
-        image = np.clip(image * 0.5 + 0.5, 0.0, 1.0).transpose(0, 2, 3, 1)
-        return [PILImage.fromarray(im) for im in (image * 255).round().astype(np.uint8)]
+        image = self.graphs["vae_decoder"].run({"latent": latents.astype(np.float32)})["image"]
+        return to_pil_images(image)

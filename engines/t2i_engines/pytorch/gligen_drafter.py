@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 from t2i_engines.draft_args import (MAX_GLIGEN_OBJECTS, check_draft_args, count_tokens,
-                                    fit_to_token_limit)
+                                    fit_to_token_limit, grounding_beta)
 from t2i_engines.pytorch.device import loading_progress, resolve_device, resolve_dtype
 from t2i_engines.step_callback import StepCallback, legacy_step_callback, step_end_callback
 
@@ -23,14 +23,6 @@ def seeded_generators(seeds: Sequence[int]) -> list:
     import torch
 
     return [torch.Generator(device="cpu").manual_seed(int(s)) for s in seeds]
-
-
-def grounding_beta(beta: float, steps: int) -> float:
-    """GLIGEN grounds the first ``int(beta * steps)`` steps; at few steps that floors to 0 and
-    the boxes would be ignored. Raise beta just enough for one grounded step (beta 0 stays 0)."""
-    if beta <= 0.0:
-        return 0.0
-    return min(1.0, max(beta, (1.0 + 1e-6) / steps))
 
 
 class GligenDrafterEngine:

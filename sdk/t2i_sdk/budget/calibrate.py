@@ -12,13 +12,30 @@ _PROMPT = "a red apple to the left of a blue cup"
 
 
 def device_name(device: str = "auto") -> str:
-    """A stable name for the machine a bundle runs on, e.g. ``NVIDIA H100`` or ``cpu-x86_64-2c``."""
-    from t2i_engines.pytorch.device import resolve_device
-    resolved = resolve_device(device)
-    if resolved.startswith("cuda"):
-        import torch
-        return torch.cuda.get_device_name(torch.device(resolved))
+    """A stable name for the machine a bundle runs on, e.g. ``NVIDIA H100`` or ``cpu-x86_64-2c``.
+    Asks torch when it is installed; a torch-free runtime asks onnxruntime's providers."""
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        resolved = _device_without_torch(device)
+    else:
+        from t2i_engines.pytorch.device import resolve_device
+
+        resolved = resolve_device(device)
+        if resolved.startswith("cuda"):
+            return torch.cuda.get_device_name(torch.device(resolved))
     return f"{resolved}-{platform.machine()}-{os.cpu_count()}c"
+
+
+def _device_without_torch(device: str) -> str:
+    kind = device.split(":", 1)[0]
+    if kind != "auto":
+        return device
+    try:
+        import onnxruntime
+    except ImportError:
+        return "cpu"
+    return "cuda" if "CUDAExecutionProvider" in onnxruntime.get_available_providers() else "cpu"
 
 
 def default_costs() -> CostModel:
