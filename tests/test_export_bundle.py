@@ -106,6 +106,9 @@ def test_gguf_llms_mix_with_onnx_and_torch_components(tiny_bundle, tmp_path):
     pipe = Pipeline.from_pretrained(out, device="cpu", calibrate=False)
     result = pipe(PROMPT, seed=0, n_rewrites=2, n_drafts=1, steps=2, rounds=0, rewriter="llm", planner="llm")
     assert 1 <= len(result.rewrites) <= 2 and result.image.size == (64, 64)
-    # the grammar makes the GGUF planner's reply parse; a random model's labels still fail
-    # validation, so the layout may fall back — but never because the JSON did not parse
-    assert not any("no JSON object" in n or "not valid JSON" in n for n in result.layout.notes)
+    assert result.layout.objects  # a random model's layout falls back to the rule planner's
+    # the JSON-schema grammar shapes the GGUF planner's reply: it opens as the layout object
+    # (a random model may then ramble inside a string until the token cap, so it need not close)
+    planner = pipe.planners["llm"]
+    reply = planner.lm.generate(planner.messages(PROMPT), 1, 0, 0.0, 1.0, 64)[0]
+    assert reply.lstrip().startswith('{') and '"objects"' in reply
