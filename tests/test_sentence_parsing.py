@@ -79,6 +79,8 @@ def test_possessed_thing_keeps_its_colour():
     ("1920s poster of a zeppelin above a city", {"zeppelin": 1}),  # a bare word beside a
     # relation phrase is boxed even when the lexicon lacks it
     ("make me a picture where a parrot sits on a perch", {"parrot": 1}),
+    ("create a picture containing a ring", {"ring": 1}),
+    ("an image including two kettles", {"kettle": 2}),
     ("a mural of a whale, van gogh style, gold leaf", {"whale": 1}),
 ])
 def test_art_prompt_distractors_are_never_boxed(prompt, expected):

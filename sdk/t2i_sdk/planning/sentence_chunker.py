@@ -30,7 +30,8 @@ MAX_PHRASE_WORDS = 12
 _MAX_RUN_NOUNS = 3  # "stone bridge": earlier nouns of a run are modifiers of the last
 # After a picture word these make it the medium: "a picture where", "a poster with".
 _MEDIUM_FOLLOWERS = frozenset(("with", "where", "for", "of", "that", "which", "showing",
-                               "featuring", "depicting", "in", "about"))
+                               "featuring", "depicting", "in", "about", "containing",
+                               "including", "portraying", "illustrating", "showcasing"))
 
 
 @dataclass
