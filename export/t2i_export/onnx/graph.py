@@ -163,6 +163,7 @@ def quantize_int8(src: Path, dst: Path) -> Path:
                          use_external_data_format=_file_bytes(src) >= EXTERNAL_DATA_THRESHOLD)
     finally:
         root.removeFilter(_drop_preprocess_hint)
+    _make_readable(dst)
     _check(dst)
     return dst
 
@@ -216,6 +217,7 @@ def quantize_int8_static(src: Path, dst: Path, feeds, *,
                         use_external_data_format=_file_bytes(src) >= EXTERNAL_DATA_THRESHOLD)
     finally:
         root.removeFilter(_drop_preprocess_hint)
+    _make_readable(dst)
     _check(dst)
     return dst
 
@@ -324,6 +326,17 @@ def _drop_preprocess_hint(record: logging.LogRecord) -> bool:
     # quantize_dynamic always suggests its shape pre-processing pass, which is aimed at static
     # (calibrated) quantisation; for dynamic int8 of transformer towers it changes nothing.
     return "pre-processing before quantization" not in record.getMessage()
+
+
+def _make_readable(path: Path) -> None:
+    """Give the graph's files the permissions a plain new file gets (umask applied): the
+    quantiser writes external data through a temp file that is private (0600)."""
+    import os
+
+    umask = os.umask(0)
+    os.umask(umask)
+    for p in model_files(path):
+        p.chmod(0o666 & ~umask)
 
 
 def _file_bytes(path: Path) -> int:
