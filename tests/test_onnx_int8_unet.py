@@ -155,6 +155,19 @@ def test_bad_option_combinations_are_refused(tiny_dir, tmp_path, capsys):
     assert not (tmp_path / "y").exists()
 
 
+def test_stamp_follows_the_options_calibration_depends_on():
+    from t2i_export.onnx_step import onnx_stamp
+
+    files = {"unet/model.safetensors": "ab" * 32}
+    plain = onnx_stamp(files, OnnxOptions())
+    assert "int8_unet" not in plain["options"]  # earlier exports' stamps stay current
+    a = onnx_stamp(files, OnnxOptions(int8_unet=True), "gligen", {"guidance_scale": 4.0})
+    b = onnx_stamp(files, OnnxOptions(int8_unet=True), "gligen", {"guidance_scale": 7.5})
+    assert a != b != plain
+    assert onnx_stamp(files, OnnxOptions(int8_unet=True), "clip", {"x": 1}) == \
+        onnx_stamp(files, OnnxOptions(int8_unet=True), "clip", {"x": 2})
+
+
 def test_manifest_dtypes_per_component_kind():
     options = OnnxOptions(int8_unet=True)
     assert options.dtype_for("gligen") == "int8"

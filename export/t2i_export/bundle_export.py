@@ -31,7 +31,8 @@ def _export_one(role, entry, src_dir, dest: Path, engines, onnx_opts, llm_type, 
                 reuse: Path | None, progress) -> tuple[str, str]:
     """Export one component into ``dest``; returns its (engine, dtype) in the new bundle."""
     if entry.kind in ONNX_KINDS and engines in ("onnx", "tensorrt"):
-        if reuse is not None and is_current(reuse, onnx_stamp(entry.files, onnx_opts)):
+        if reuse is not None and is_current(reuse, onnx_stamp(entry.files, onnx_opts, entry.kind,
+                                                               entry.options)):
             shutil.copytree(reuse, dest)  # the previous export is current: no work
         else:
             export_component_onnx(src_dir, entry.files, entry.kind, dest, onnx_opts,

@@ -62,8 +62,16 @@ def _exporter(kind: str) -> Callable:
     raise ValueError(f"no ONNX exporter for kind {kind!r}")
 
 
-def onnx_stamp(files: dict[str, str], options: OnnxOptions) -> dict:
-    return make_stamp(files, "onnx", asdict(options))
+def onnx_stamp(files: dict[str, str], options: OnnxOptions, kind: str | None = None,
+               component_options: dict | None = None) -> dict:
+    """What marks a finished export current. A calibrated int8 UNet also depends on the
+    drafter's bundle options (guidance, size, layout shape its calibration inputs)."""
+    stamped = asdict(options)
+    if not options.int8_unet:
+        del stamped["int8_unet"]  # stamps of exports without it stay as they were
+    elif kind == "gligen":
+        stamped["calibrated_with"] = dict(component_options or {})
+    return make_stamp(files, "onnx", stamped)
 
 
 def export_component_onnx(src_dir: Path, files: dict[str, str], kind: str, out_dir: Path,
@@ -75,7 +83,7 @@ def export_component_onnx(src_dir: Path, files: dict[str, str], kind: str, out_d
     shape the UNet inputs that ``int8_unet`` calibrates on). Returns True if it exported,
     False if it skipped. The folder appears only when complete.
     """
-    stamp = onnx_stamp(files, options)
+    stamp = onnx_stamp(files, options, kind, component_options)
     if is_current(out_dir, stamp):
         return False
     with atomic_export_dir(out_dir, overwrite=True) as tmp:
