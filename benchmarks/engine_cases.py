@@ -111,18 +111,41 @@ def real_size_sources(work: Path, families: tuple[str, ...], say: Say) -> Source
 
 # --- exports ----------------------------------------------------------------------------------
 
-def export_drafter(src: Path, work: Path, say: Say) -> tuple[Path, Path]:
-    """(fp32 folder, folder whose text encoder is int8). The int8 folder starts as hard links
-    to the fp32 one, so the exporter keeps the unchanged UNet/VAE and re-exports only the text
-    encoder (it unlinks before writing, so the fp32 files are untouched)."""
-    from t2i_export.onnx.gligen_export import export_gligen
+def export_drafter(src: Path, work: Path, say: Say, resolution: int = 256) -> tuple[Path, Path]:
+    """(fp32 folder, int8 folder). The int8 folder holds the dynamic-int8 text encoder and the
+    static QDQ int8 UNet and VAE decoder (``quantize_int8_static``), calibrated here on
+    ``CALIBRATION_FEEDS`` random feeds at ``resolution``: these models have random weights, so
+    there is no real pipeline run to record, and latency does not depend on the ranges. The
+    int8 folder starts as hard links to the fp32 one, so the exporter keeps the fp32 UNet/VAE
+    and re-exports only the text encoder (it unlinks before writing, so the fp32 files are
+    untouched); the UNet/VAE graphs are then replaced by their quantised versions."""
+    from t2i_export.onnx.gligen_export import GRAPH_IO, example_inputs, export_gligen, \
+        pipeline_settings
+    from t2i_export.onnx.graph import quantize_int8_static
 
     fp32, int8 = work / "onnx-drafter-fp32", work / "onnx-drafter-int8"
     export_gligen(src, fp32, progress=lambda m: say(f"drafter fp32: {m}"))
+    marker = int8 / f".static-int8-{resolution}"
+    if marker.is_file():
+        return fp32, int8  # an earlier run with this work folder quantised these graphs
     shutil.rmtree(int8, ignore_errors=True)  # links only to this run's fp32 files
     shutil.copytree(fp32, int8, copy_function=os.link, dirs_exist_ok=True)
     export_gligen(src, int8, int8_text_encoder=True, progress=lambda m: say(f"drafter int8: {m}"))
+    pipe = pipeline_settings(src)
+    side = resolution // pipe["vae_scale_factor"]
+    for graph, rows in (("unet", 2), ("vae_decoder", 1)):
+        say(f"drafter int8: calibrating and quantising {graph}")
+        feeds = [dict(zip(GRAPH_IO[graph][0], (t.numpy() for t in example_inputs(
+            graph, pipe, batch=rows, height=side, width=side, seed=100 + i))))
+            for i in range(CALIBRATION_FEEDS)]
+        target = int8 / graph / "model.onnx"
+        target.unlink()  # a hard link to the fp32 graph: never write through it
+        quantize_int8_static(fp32 / graph / "model.onnx", target, feeds)
+    marker.write_text("")
     return fp32, int8
+
+
+CALIBRATION_FEEDS = 4
 
 
 def export_scorer(src: Path, work: Path, say: Say) -> tuple[Path, Path]:
@@ -159,7 +182,7 @@ def drafter_components(src: Path, fp32: Path, int8: Path, resolution: int) -> li
         return lambda batch: dict(zip(GRAPH_IO[graph][0], (t.numpy() for t in example_inputs(
             graph, pipe, batch=rows * batch, height=side, width=side))))
 
-    def component(graph, source, description, rows=1, int8_graph=False):
+    def component(graph, source, description, rows=1, int8_graph=True):
         graphs = {"ort-fp32": fp32 / graph / "model.onnx"}
         if int8_graph:
             graphs["ort-int8"] = int8 / graph / "model.onnx"
@@ -169,8 +192,7 @@ def drafter_components(src: Path, fp32: Path, int8: Path, resolution: int) -> li
                          pipe["vae_scale_factor"])
 
     return [
-        component("text_encoder", "text_encoder", f"CLIP text encoder, {TEXT_TOKENS} tokens",
-                  int8_graph=True),
+        component("text_encoder", "text_encoder", f"CLIP text encoder, {TEXT_TOKENS} tokens"),
         component("unet", "unet",
                   f"GLIGEN UNet, 1 step, CFG (2 rows/item), latents {side}x{side}", rows=2),
         component("vae_decoder", "vae",

@@ -117,7 +117,7 @@ def prepare(settings: Settings, work: Path, say) -> tuple[list[Component], Path 
         sources = tiny_sources(work, say)
     components: list[Component] = []
     if "drafter" in settings.families and sources.drafter:
-        fp32, int8 = export_drafter(sources.drafter, work, say)
+        fp32, int8 = export_drafter(sources.drafter, work, say, settings.resolution)
         components += drafter_components(sources.drafter, fp32, int8, settings.resolution)
     if "scorer" in settings.families and sources.scorer:
         components += scorer_components(sources.scorer, *export_scorer(sources.scorer, work, say))
@@ -167,6 +167,18 @@ def open_engine(component: Component, engine: str, work: Path, settings: Setting
                 if device == "cuda":
                     torch.cuda.synchronize()
             return call
+
+        def count_flops(feeds) -> float:
+            """FLOPs of one call (torch's FlopCounterMode: matmuls and convolutions, 2 per
+            multiply-add; elementwise ops are not counted)."""
+            from torch.utils.flop_counter import FlopCounterMode
+
+            tensors = [torch.from_numpy(feeds[n]).to(device) for n in component.input_names]
+            counter = FlopCounterMode(display=False)
+            with torch.inference_mode(), counter:
+                module(*tensors)
+            return float(counter.get_total_flops())
+        prepare_torch.count_flops = count_flops
         return prepare_torch
     if engine.startswith("ort-"):
         from t2i_engines.onnxruntime.session import OrtModel
@@ -213,6 +225,7 @@ def time_component(component: Component, settings: Settings, work: Path, log) ->
     engines = ["torch"] + (["torch-cuda"] if torch.cuda.is_available() else [])
     engines += [e for e in ("ort-fp32", "ort-int8") if e in component.graphs] + ["tensorrt-fp16"]
     rows = []
+    flops: dict[int, float] = {}  # batch -> FLOPs of one call, counted on the torch module
     for engine in engines:
         base = {"component": component.name, "description": component.description,
                 "engine": engine, "device": "cpu" if engine in ("torch", "ort-fp32", "ort-int8")
@@ -230,10 +243,16 @@ def time_component(component: Component, settings: Settings, work: Path, log) ->
                    "iterations": 0}
             if status is None:
                 try:
-                    times = measure(prepare_feeds(component.feeds(batch)), settings.warmup,
-                                    settings.iterations)
+                    feeds = component.feeds(batch)
+                    times = measure(prepare_feeds(feeds), settings.warmup, settings.iterations)
                     row.update(median_ms=statistics.median(times), min_ms=min(times),
-                               max_ms=max(times), iterations=len(times))
+                               max_ms=max(times), iterations=len(times),
+                               load_average=[round(x, 2) for x in os.getloadavg()])
+                    if hasattr(prepare_feeds, "count_flops") and batch not in flops:
+                        flops[batch] = prepare_feeds.count_flops(feeds)
+                    if batch in flops:
+                        row.update(gflop=round(flops[batch] / 1e9, 6), gflop_per_s=round(
+                            flops[batch] / 1e9 / (row["median_ms"] / 1e3), 3))
                 except Exception as exc:
                     row["status"] = _error(exc, log)
             rows.append(row)
@@ -312,7 +331,27 @@ def machine_info(settings: Settings, load_start: tuple) -> dict:
             "note": ("other jobs ran on this machine during the benchmark, so figures are "
                      "noisy; compare engines within one run") if settings.shared_machine else "",
             "load_average_start": [round(x, 2) for x in load_start],
+            "matmul_peak_gflop_per_s": matmul_peak(settings.threads),
             "load_average_end": [round(x, 2) for x in os.getloadavg()]}
+
+
+def matmul_peak(threads: int, n: int = 2048, repeats: int = 5) -> dict:
+    """This machine's float32 matmul rate on ``threads`` threads: the best of ``repeats``
+    n x n x n products (2 n^3 FLOPs each) in torch and numpy, GFLOP/s, with the load then."""
+    import numpy as np
+
+    a32 = np.random.default_rng(0).standard_normal((n, n), dtype=np.float32)
+    best = {}
+    for name, mm, x in (("torch", torch.mm, torch.from_numpy(a32)), ("numpy", np.matmul, a32)):
+        mm(x, x)
+        seconds = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            mm(x, x)
+            seconds.append(time.perf_counter() - start)
+        best[name] = round(2 * n**3 / min(seconds) / 1e9, 1)
+    return {**best, "n": n, "threads": threads,
+            "load_average": [round(x, 2) for x in os.getloadavg()]}
 
 
 def versions() -> dict:

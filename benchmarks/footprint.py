@@ -3,6 +3,7 @@ image and warm per-image latency, torch runtime vs the torch-free onnxruntime ru
 shapes bundle (CPU). Figures, not a test.
 
     python benchmarks/footprint.py [--runtime-python .venv-runtime/bin/python] [--repeats 5]
+        [--int8-exported DIR]   # + a row for a bundle exported with --int8-unet
 
 The torch side runs in this interpreter's venv (torch, diffusers, transformers installed);
 the onnxruntime side in the torch-free venv that `make runtime-venv` builds, on the shapes
@@ -70,6 +71,8 @@ def main() -> int:
     ap.add_argument("--runtime-python", default=str(ROOT / ".venv-runtime" / "bin" / "python"))
     ap.add_argument("--bundle", default=str(ROOT / "bundles" / "shapes"))
     ap.add_argument("--exported", default=str(ROOT / "demo_out" / "shapes-onnx"))
+    ap.add_argument("--int8-exported", help="also time this bundle (exported with "
+                    "`t2i-export bundle ... --engines onnx --int8-unet`; exported here if missing)")
     ap.add_argument("--repeats", type=int, default=5)
     args = ap.parse_args()
     exported = Path(args.exported)
@@ -77,9 +80,19 @@ def main() -> int:
         from t2i_export.cli import main as export_main
         if export_main(["--quiet", "bundle", args.bundle, str(exported), "--engines", "onnx", "--force"]):
             return 1
+    runs = [("torch", sys.executable, Path(args.bundle)),
+            ("onnxruntime fp32, torch-free venv", args.runtime_python, exported)]
+    if args.int8_exported:
+        int8 = Path(args.int8_exported)
+        if not (int8 / "bundle.json").is_file():
+            from t2i_export.cli import main as export_main
+            if export_main(["--quiet", "bundle", args.bundle, str(int8), "--engines", "onnx",
+                            "--int8-unet", "--force"]):
+                return 1
+        runs.append(("onnxruntime int8 UNet (static QDQ), torch-free venv", args.runtime_python,
+                     int8))
     rows = []
-    for name, python, bundle in (("torch", sys.executable, Path(args.bundle)),
-                                 ("onnxruntime fp32, torch-free venv", args.runtime_python, exported)):
+    for name, python, bundle in runs:
         load = round(os.getloadavg()[0], 2)
         r = probe(python, bundle, args.repeats)
         rows.append({"runtime": name, "python": python,

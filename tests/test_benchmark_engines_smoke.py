@@ -33,6 +33,8 @@ def test_smallest_configuration_writes_complete_results(tmp_path):
     assert {"cpu", "cores", "shared", "note"} <= set(written["machine"])
     assert written["machine"]["shared"] is True and written["machine"]["cores"] >= 1
     assert written["versions"]["torch"] and written["versions"]["onnxruntime"]
+    peak = written["machine"]["matmul_peak_gflop_per_s"]
+    assert peak["torch"] > 0 and peak["numpy"] > 0 and peak["threads"] == 1
     assert written["versions"]["llama_cpp_python"]
 
     rows = written["components"]
@@ -46,6 +48,7 @@ def test_smallest_configuration_writes_complete_results(tmp_path):
         assert row["status"] == "ok", row
         assert row["iterations"] == 2 and 0 < row["min_ms"] <= row["median_ms"] <= row["max_ms"]
         assert row["file_mb"] > 0
+        assert row["gflop"] > 0 and row["gflop_per_s"] > 0  # counted on the torch module
     engines = {r["engine"] for r in rows}
     assert {"torch", "ort-fp32", "ort-int8", "tensorrt-fp16"} <= engines
 

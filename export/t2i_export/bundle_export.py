@@ -31,12 +31,14 @@ def _export_one(role, entry, src_dir, dest: Path, engines, onnx_opts, llm_type, 
                 reuse: Path | None, progress) -> tuple[str, str]:
     """Export one component into ``dest``; returns its (engine, dtype) in the new bundle."""
     if entry.kind in ONNX_KINDS and engines in ("onnx", "tensorrt"):
-        if reuse is not None and is_current(reuse, onnx_stamp(entry.files, onnx_opts)):
+        if reuse is not None and is_current(reuse, onnx_stamp(entry.files, onnx_opts, entry.kind,
+                                                               entry.options)):
             shutil.copytree(reuse, dest)  # the previous export is current: no work
         else:
-            export_component_onnx(src_dir, entry.files, entry.kind, dest, onnx_opts, progress=progress)
+            export_component_onnx(src_dir, entry.files, entry.kind, dest, onnx_opts,
+                                  progress=progress, component_options=entry.options)
         if engines == "onnx":
-            return "onnxruntime", onnx_opts.dtype
+            return "onnxruntime", onnx_opts.dtype_for(entry.kind)
         from t2i_export.tensorrt_step import build_component_tensorrt
         build_component_tensorrt(dest, dest, timing_cache=timing_cache, progress=progress)
         return "tensorrt", "float16"
@@ -55,6 +57,9 @@ def export_bundle(src: Path, out: Path, *, engines: str = "onnx", llm: str | Non
     """Write the exported bundle to ``out``; returns the parity rows (also in parity_report.json)."""
     if engines not in ("onnx", "tensorrt", "torch"):
         raise InputError(f"--engines must be onnx, tensorrt or torch, got {engines!r}")
+    if engines != "onnx" and onnx_opts.int8_unet:
+        raise InputError("--int8-unet makes an onnxruntime (CPU) UNet; it needs --engines onnx, "
+                         f"got --engines {engines}")
     if engines == "tensorrt":
         from t2i_export.tensorrt_step import check_tensorrt
         check_tensorrt()

@@ -40,7 +40,8 @@ def _log(quiet):
 
 def _onnx_options(args):
     from t2i_export.onnx_step import OnnxOptions
-    return OnnxOptions(fp16=args.fp16, int8=args.int8, optimize=not args.no_optimize)
+    return OnnxOptions(fp16=args.fp16, int8=args.int8, optimize=not args.no_optimize,
+                       int8_unet=args.int8_unet)
 
 
 def cmd_onnx(args) -> int:
@@ -115,6 +116,10 @@ def cmd_verify(args) -> int:
 def _onnx_flags(p) -> None:
     p.add_argument("--fp16", action="store_true", help="fp16 weights/activations (fp32 IO)")
     p.add_argument("--int8", action="store_true", help="int8 dynamic quantisation of text encoders and CLIP")
+    p.add_argument("--int8-unet", action="store_true",
+                   help="static int8 (QDQ) drafter UNet for the CPU provider, calibrated on UNet "
+                        "inputs recorded from fp32 drafts of shapes-world prompts outside the "
+                        "evaluation suite; not with --fp16")
     p.add_argument("--no-optimize", action="store_true", help="skip onnxruntime graph optimisation")
 
 

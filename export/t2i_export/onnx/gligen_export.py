@@ -163,29 +163,46 @@ def load_graph_module(src_dir: Path, name: str) -> "torch.nn.Module":
 
 
 def export_gligen(src_dir: Path, out_dir: Path, *, fp16: bool = False,
-                  int8_text_encoder: bool = False, optimize: bool = True,
+                  int8_text_encoder: bool = False, int8_unet: bool = False,
+                  calibration: dict | None = None, optimize: bool = True,
                   progress: Callable[[str], None] | None = None) -> dict:
     """Export the GLIGEN pipeline at ``src_dir`` into ``out_dir``; returns the manifest dict
     also written to ``out_dir/onnx_export.json``.
 
     ``fp16``: float16 weights and activations (inputs/outputs stay float32).
     ``int8_text_encoder``: dynamic int8 text encoder (from its fp32 graph; for CPU).
+    ``int8_unet``: static QDQ int8 UNet (``graph.quantize_int8_static``; for CPU), calibrated
+    on UNet inputs recorded while the fp32 UNet drafts ``calibration["prompts"]`` (with the
+    text encoder and VAE decoder as exported here, so after an int8 text encoder if asked)
+    (``t2i_export.onnx.calibration``; default ``calibration_settings(None)``: the engine's
+    default guidance, size and grounding). Cannot be combined with ``fp16``.
     ``optimize``: onnxruntime's provider-independent offline optimisation before conversion.
     ``progress``: called with one line per step. A graph whose source weights and options
     match the existing manifest, and whose files exist, is kept rather than re-exported.
     """
     src_dir, out_dir = Path(src_dir), Path(out_dir)
     say = progress or (lambda message: None)
+    if int8_unet and fp16:
+        raise ValueError("int8_unet quantises the fp32 UNet for the CPU provider; it cannot be "
+                         "combined with fp16 (use one or the other)")
     _check_source(src_dir)
+    if int8_unet and calibration is None:
+        from t2i_export.onnx.calibration import calibration_settings
+        calibration = calibration_settings(None)
     out_dir.mkdir(parents=True, exist_ok=True)
     previous = read_manifest(out_dir) or {}
     pipeline = pipeline_settings(src_dir)
     graphs = {k: v for k, v in previous.get("graphs", {}).items() if k in GRAPH_IO}
-    for name, source in (("text_encoder", "text_encoder"), ("unet", "unet"),
-                         ("vae_decoder", "vae")):
+    # The UNet last: a calibrated int8 UNet records its inputs from drafts that run the text
+    # encoder and VAE decoder exported just before it. Tokenizer and scheduler are needed then.
+    _copy_pipeline_files(src_dir, out_dir)
+    for name, source in (("text_encoder", "text_encoder"), ("vae_decoder", "vae"),
+                         ("unet", "unet")):
         options = {"fp16": fp16 and not (name == "text_encoder" and int8_text_encoder),
                    "int8": name == "text_encoder" and int8_text_encoder,
                    "optimize": optimize, "opset": DEFAULT_OPSET}
+        if name == "unet" and int8_unet:
+            options.update(int8=True, quantization="static-qdq", calibration=calibration)
         entry = _graph_entry(name, src_dir / source, options)
         if is_reusable(graphs.get(name), entry, out_dir):
             say(f"{name}: unchanged, kept")
@@ -195,8 +212,12 @@ def export_gligen(src_dir: Path, out_dir: Path, *, fp16: bool = False,
         graphs.pop(name, None)
         write_manifest(out_dir, _manifest(pipeline, graphs))
         say(f"{name}: exporting ({entry['dtype']})")
-        _export_graph(load_graph_module(src_dir, name), example_inputs(name, pipeline, batch=2),
-                      out_dir / entry["path"], name, options)
+        if options.get("quantization") == "static-qdq":
+            _export_calibrated_unet(src_dir, out_dir, out_dir / entry["path"], options, say)
+        else:
+            _export_graph(load_graph_module(src_dir, name),
+                          example_inputs(name, pipeline, batch=2), out_dir / entry["path"],
+                          name, options)
         _copy_config(src_dir / source, out_dir / name)
         graphs[name] = entry
     _copy_pipeline_files(src_dir, out_dir)
@@ -277,6 +298,34 @@ def _export_graph(module, args: tuple, final: Path, name: str, options: dict) ->
                              int8=options["int8"], fp16_step=fp16_keeping_sinusoids)
     export_converted(module, args, final, steps, input_names=inputs, output_names=outputs,
                      dynamic_axes=DYNAMIC_AXES[name], opset=options["opset"])
+
+
+def _export_calibrated_unet(src_dir: Path, out_dir: Path, final: Path, options: dict,
+                            say: Callable[[str], None]) -> None:
+    """Static int8 UNet: trace the fp32 UNet to a scratch folder, draft the calibration prompts
+    with it (beside the text encoder and VAE decoder already exported to ``out_dir``, as they
+    will run) recording every UNet call's inputs, then quantise the fp32 graph into ``final``
+    with activation ranges calibrated on those inputs."""
+    import tempfile
+
+    from t2i_export.onnx.calibration import record_unet_feeds
+    from t2i_export.onnx.graph import quantize_int8_static
+
+    calibration = options["calibration"]
+    fp32_options = {**options, "int8": False}
+    with tempfile.TemporaryDirectory(prefix=".calibration-", dir=out_dir) as scratch:
+        fp32 = Path(scratch) / "unet" / "model.onnx"
+        say("unet: exporting the fp32 UNet to record calibration inputs")
+        _export_graph(load_graph_module(src_dir, "unet"),
+                      example_inputs("unet", pipeline_settings(src_dir), batch=2), fp32, "unet",
+                      fp32_options)
+        say(f"unet: recording UNet inputs on {len(calibration['prompts'])} calibration prompts")
+        feeds = record_unet_feeds(out_dir, calibration["prompts"], steps=calibration["steps"],
+                                  seed=calibration["seed"],
+                                  engine_options=calibration["engine_options"],
+                                  layout=calibration["layout"], unet=fp32)
+        say(f"unet: static int8 quantisation calibrated on {len(feeds)} UNet calls")
+        quantize_int8_static(fp32, final, feeds)
 
 
 def fp16_keeping_sinusoids(src: Path, dst: Path) -> Path:
