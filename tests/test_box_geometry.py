@@ -179,6 +179,25 @@ def test_in_front_of_is_behind_reversed():
     assert same == boxes
 
 
+@pytest.mark.parametrize("kind,labels,counts", [
+    ("in_front_of", ("penguin", "igloo"), (2, 1)),
+    ("in_front_of", ("armchair", "fireplace"), (2, 1)),
+    ("in_front_of", ("person", "palace"), (10, 1)),
+    ("behind", ("rabbit", "log"), (3, 1)),
+    ("behind", ("person", "fork"), (4, 1)),  # a row far wider than what hides it
+])
+def test_every_copy_of_a_group_overlaps_the_one_object_it_stands_before_or_behind(
+        kind, labels, counts):
+    boxes, _ = layout_boxes(list(counts), [(0, kind, 1)], labels=list(labels))
+    host = boxes[1][0]
+    assert len(boxes[0]) == counts[0] and all(b is not None for b in boxes[0])
+    for b in boxes[0]:
+        assert intersection(b, host) > 0, (b, host)
+        lower = centre(b)[1] > centre(host)[1]
+        assert lower if kind == "in_front_of" else not lower
+        assert all(0.0 <= v <= 1.0 for v in b)
+
+
 @pytest.mark.parametrize("labels,counts", [(("cat", "box"), (1, 1)), (("apple", "bowl"), (3, 1)),
                                            (("elephant", "cup"), (1, 1)),
                                            (("zorb", "basket"), (2, 2))])

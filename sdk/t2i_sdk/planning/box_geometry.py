@@ -269,19 +269,45 @@ class _Unit:
     h: float
 
 
-def _behind_parts(front: Rect, groups: list[int], natural) -> list[tuple[int, Rect]]:
-    """Back objects in a row behind ``front``: smaller, higher, their lower part covered."""
-    x0, y0, x1, _ = front
-    fw, fh = x1 - x0, front[3] - y0
-    sizes = [(natural[g][0] * BEHIND_SCALE, natural[g][1] * BEHIND_SCALE) for g in groups]
+def _row_lefts(host: Rect, sizes: list[tuple[float, float]], shift: float) -> list[float]:
+    """Left edges of a row of boxes across ``host``: side by side with a small gap when the
+    row fits the host's width, else packed closer so every box still overlaps the host."""
+    x0, x1 = host[0], host[2]
     gap = 0.1 * max(w for w, _ in sizes)
     total = sum(w for w, _ in sizes) + gap * (len(sizes) - 1)
-    x = (x0 + x1) / 2 + (BEHIND_SHIFT * fw if len(groups) == 1 else 0.0) - total / 2
+    if total <= x1 - x0 or len(sizes) == 1:
+        lefts, x = [], (x0 + x1) / 2 + shift - total / 2
+        for w, _ in sizes:
+            lefts.append(x)
+            x += w + gap
+        return lefts
+    # too wide: centres spread evenly over the host's width (neighbours may overlap)
+    step = (x1 - x0) / len(sizes)
+    return [x0 + (k + 0.5) * step - w / 2 for k, (w, _) in enumerate(sizes)]
+
+
+def _behind_parts(front: Rect, groups: list[int], natural) -> list[tuple[int, Rect]]:
+    """Back objects in a row behind ``front``: smaller, higher, their lower part covered."""
+    fw, fh = front[2] - front[0], front[3] - front[1]
+    sizes = [(natural[g][0] * BEHIND_SCALE, natural[g][1] * BEHIND_SCALE) for g in groups]
+    lefts = _row_lefts(front, sizes, BEHIND_SHIFT * fw if len(groups) == 1 else 0.0)
     parts = []
-    for g, (w, h) in zip(groups, sizes):
-        bottom = y0 + BEHIND_HIDDEN * min(h, fh)
+    for g, x, (w, h) in zip(groups, lefts, sizes):
+        bottom = front[1] + BEHIND_HIDDEN * min(h, fh)
         parts.append((g, (x, bottom - h, x + w, bottom)))
-        x += w + gap
+    return parts
+
+
+def _front_parts(back: Rect, groups: list[int], natural) -> list[tuple[int, Rect]]:
+    """Front objects in a row before ``back`` (several in front of one: "ten soldiers in
+    front of the palace"): lower, covering the back's lower part."""
+    bh = back[3] - back[1]
+    sizes = [natural[g] for g in groups]
+    lefts = _row_lefts(back, sizes, 0.0)
+    parts = []
+    for g, x, (w, h) in zip(groups, lefts, sizes):
+        top = back[3] - BEHIND_HIDDEN * min(h, bh)
+        parts.append((g, (x, top, x + w, top + h)))
     return parts
 
 
@@ -311,6 +337,8 @@ def _unit(host: int, attached: list[tuple[int, str]], natural) -> _Unit:
         if any(k == "inside" for _, k in attached) else []
     parts += _behind_parts(front, [g for g, k in attached if k == "behind"], natural) \
         if any(k == "behind" for _, k in attached) else []
+    parts += _front_parts(front, [g for g, k in attached if k == "front"], natural) \
+        if any(k == "front" for _, k in attached) else []
     ox, oy = min(b[0] for _, b in parts), min(b[1] for _, b in parts)
     parts = [(g, (b[0] - ox, b[1] - oy, b[2] - ox, b[3] - oy)) for g, b in parts]
     return _Unit(parts, max(b[2] for _, b in parts), max(b[3] for _, b in parts))
@@ -334,10 +362,12 @@ def _check_inputs(counts, relations, labels) -> None:
         raise InputError(f"layout labels must be {n} strings, one per group, got {labels!r}")
 
 
-def _attach(n: int, relations, notes: list[str]
+def _attach(n: int, relations, counts: Sequence[int], notes: list[str]
             ) -> tuple[dict[int, tuple[int, str]], list[tuple[int, str, int]]]:
-    """Overlap relations -> {attached group: (host, "behind" | "inside")}; the rest (unknown
-    kinds as FALLBACK_KIND, overlaps that cannot attach as "near") stay for tiling."""
+    """Overlap relations -> {attached group: (host, "behind" | "front" | "inside")}; the rest
+    (unknown kinds as FALLBACK_KIND, overlaps that cannot attach as "near") stay for tiling.
+    The front group hosts the back one, except when more copies stand in front of fewer
+    ("two penguins in front of an igloo"): then every front copy is placed on the one host."""
     attached: dict[int, tuple[int, str]] = {}
     hosts: set[int] = set()
     rest = []
@@ -349,13 +379,16 @@ def _attach(n: int, relations, notes: list[str]
         if kind not in OVERLAP_KINDS:
             rest.append((subj, kind, obj))
             continue
-        inner, host = (obj, subj) if kind == "in_front_of" else (subj, obj)
+        inner, host, how = (subj, obj, "inside" if kind == "inside" else "behind")
+        if kind == "in_front_of":
+            inner, host, how = (subj, obj, "front") if counts[subj] > counts[obj] \
+                else (obj, subj, "behind")
         if inner == host or inner in attached or inner in hosts or host in attached:
             notes.append(f"relation {subj} {kind} {obj} laid out as near: one group overlaps "
                          "at most one other, one level deep")
             rest.append((subj, "near", obj))
             continue
-        attached[inner] = (host, "inside" if kind == "inside" else "behind")
+        attached[inner] = (host, how)
         hosts.add(host)
     return attached, rest
 
@@ -462,7 +495,7 @@ def layout_boxes(counts: Sequence[int], relations: Sequence[tuple[int, str, int]
         return [], notes
     priors = [size_prior(x) for x in labels] if labels is not None else [NEUTRAL_PRIOR] * n
     natural = [_natural_size(p, cfg) for p in priors]
-    attached, rest = _attach(n, relations, notes)
+    attached, rest = _attach(n, relations, counts, notes)
     roots = [g for g in range(n) if g not in attached]
     index = {g: i for i, g in enumerate(roots)}
     tiled = []
