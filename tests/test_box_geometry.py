@@ -179,6 +179,17 @@ def test_in_front_of_is_behind_reversed():
     assert same == boxes
 
 
+@pytest.mark.parametrize("kind", ["next_to", "near", "left_of"])
+@pytest.mark.parametrize("labels", [("shoe", "door"), ("cup", "refrigerator"), ("cat", "fireplace")])
+def test_related_groups_are_pulled_together_not_merely_in_neighbouring_cells(kind, labels):
+    # two shoes next to a door: the door sits at the side of its cell facing the shoes, so the
+    # gap between the groups is the layout's minimum (2 x margin), not the cells' slack
+    boxes, _ = layout_boxes([2, 1], [(0, kind, 1)], labels=list(labels))
+    assert_valid(boxes, [(0, kind, 1)])
+    gap = boxes[1][0][0] - max(b[2] for b in boxes[0])
+    assert gap == pytest.approx(2 * LAYOUT_MARGIN, abs=1e-6)
+
+
 @pytest.mark.parametrize("kind,labels,counts", [
     ("in_front_of", ("penguin", "igloo"), (2, 1)),
     ("in_front_of", ("armchair", "fireplace"), (2, 1)),

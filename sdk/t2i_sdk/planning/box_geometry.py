@@ -215,7 +215,7 @@ def _shelves(sizes: list[tuple[float, float]]) -> list[list[int]]:
 
 def _place_component(comp: _Component, rect: Rect, counts: Sequence[int],
                      weights: Sequence[float], placements: Sequence[str],
-                     out: dict[int, tuple[Rect, float]]) -> None:
+                     pulls: Sequence[float], out: dict[int, tuple[Rect, float, float]]) -> None:
     """Each group's cell share and its row's vertical position (shared, so that groups side
     by side in a row always overlap vertically)."""
     x0, y0, x1, y1 = rect
@@ -230,24 +230,39 @@ def _place_component(comp: _Component, rect: Rect, counts: Sequence[int],
         # Groups sharing a cell have no relation between them: side by side is safe.
         widths = [_grid_shape(counts[g])[0] * weights[g] for g in members]
         for g, (gx0, gx1) in zip(members, _split(*xs[c], widths)):
-            out[g] = ((gx0, ys[r][0], gx1, ys[r][1]), pos)
+            out[g] = ((gx0, ys[r][0], gx1, ys[r][1]), pos, pulls[g])
+
+
+def _horizontal_pulls(cols: list[int], relations) -> list[float]:
+    """Where each group sits across its cell (0 left, 0.5 centred, 1 right): toward the groups
+    it is left/right of, next to or near, so related groups end up close, not merely in
+    neighbouring cells (cells keep the relations; this only narrows the gap)."""
+    toward: list[list[float]] = [[] for _ in cols]
+    for subj, kind, obj, _ in relations:
+        if kind in HORIZONTAL_KINDS and cols[subj] != cols[obj]:
+            left, right = (subj, obj) if cols[subj] < cols[obj] else (obj, subj)
+            toward[left].append(1.0)
+            toward[right].append(0.0)
+    return [sum(t) / len(t) if t else 0.5 for t in toward]
 
 
 def _tile(counts: Sequence[int], relations, weights: Sequence[float], placements: Sequence[str],
-          notes: list[str]) -> list[tuple[Rect, float]]:
-    """Rect and vertical position per group, relations holding between rects."""
+          notes: list[str]) -> list[tuple[Rect, float, float]]:
+    """Rect, vertical position and horizontal pull per group, relations holding between
+    rects."""
     n = len(counts)
     horiz, vert = _build_dags(n, relations, notes)
     cols, rows = horiz.layers(), vert.layers()
+    pulls = _horizontal_pulls(cols, relations)
     comps = [_make_component(g, cols, rows, counts, weights)
              for g in _components(n, relations)]
     shelves = _shelves([c.size for c in comps])
-    cells: dict[int, tuple[Rect, float]] = {}
+    cells: dict[int, tuple[Rect, float, float]] = {}
     shelf_h = [max(comps[i].size[1] for i in s) for s in shelves]
     for shelf, (sy0, sy1) in zip(shelves, _split(0.0, 1.0, shelf_h)):
         for i, (sx0, sx1) in zip(shelf, _split(0.0, 1.0, [comps[i].size[0] for i in shelf])):
             _place_component(comps[i], (sx0, sy0, sx1, sy1), counts, weights, placements,
-                             cells)
+                             pulls, cells)
     return [cells[g] for g in range(n)]
 
 
@@ -458,14 +473,15 @@ def _keep_size_order(roots: list[int], units, size, scale, fill) -> None:
         area_floor = max(area_floor, w * h * scale[g] ** 2)
 
 
-def _place_group(units: list[_Unit], rect: Rect, pos: float, scale: float,
+def _place_group(units: list[_Unit], rect: Rect, pos: float, pull: float, scale: float,
                  cfg: GeometryConfig, out: list[list[Box | None]]) -> None:
-    """A tight grid of slots, centred across ``rect`` and at ``pos`` down its free height."""
+    """A tight grid of slots at ``pull`` across ``rect``'s free width (0.5: centred) and at
+    ``pos`` down its free height."""
     m, count = cfg.margin, len(units)
     w, h = max(u.w for u in units) * scale, max(u.h for u in units) * scale
     cols, rows = _grid_shape(count)
     sw, sh = w + 2 * m, h + 2 * m
-    bx0 = rect[0] + (rect[2] - rect[0] - cols * sw) / 2
+    bx0 = rect[0] + (rect[2] - rect[0] - cols * sw) * pull
     by0 = rect[1] + (rect[3] - rect[1] - rows * sh) * pos
     for k, unit in enumerate(units):
         r, c = divmod(k, cols)
@@ -531,6 +547,6 @@ def layout_boxes(counts: Sequence[int], relations: Sequence[tuple[int, str, int]
     _keep_size_order(roots, units, size, scale, {g: scales[g][0] for g in roots})
     out: list[list[Box | None]] = [[] for _ in range(n)]
     for g in roots:
-        rect, pos = cells[index[g]]
-        _place_group(units[g], rect, pos, scale[g], cfg, out)
+        rect, pos, pull = cells[index[g]]
+        _place_group(units[g], rect, pos, pull, scale[g], cfg, out)
     return out, notes
