@@ -37,6 +37,26 @@ def tiny_bundle(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_gligen_dir(tmp_path_factory) -> Path:
+    """A tiny random GLIGEN pipeline folder (diffusers format), built once; read-only."""
+    pytest.importorskip("torch")
+    from t2i_engines.pytorch.tiny.diffusion_models import build_tiny_gligen
+
+    return build_tiny_gligen(tmp_path_factory.mktemp("gligen"), seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_gligen_onnx(tiny_gligen_dir, tmp_path_factory) -> Path:
+    """``tiny_gligen_dir`` exported to fp32 ONNX (``export_gligen``), once; read-only."""
+    pytest.importorskip("onnxruntime")
+    from t2i_export.onnx.gligen_export import export_gligen
+
+    out = tmp_path_factory.mktemp("onnx") / "gligen-fp32"
+    export_gligen(tiny_gligen_dir, out)
+    return out
+
+
+@pytest.fixture(scope="session")
 def tiny_pipeline(tiny_bundle):
     from t2i_sdk import Pipeline
 

@@ -44,18 +44,13 @@ def folder_bytes(folder: Path) -> dict[str, bytes]:
 
 
 @pytest.fixture(scope="module")
-def gligen_dir(tmp_path_factory) -> Path:
-    return build_tiny_gligen(tmp_path_factory.mktemp("gligen"), seed=0)
-
-
-@pytest.fixture(scope="module")
 def refiner_dir(tmp_path_factory) -> Path:
     return build_tiny_refiner(tmp_path_factory.mktemp("refiner"), seed=0)
 
 
 @pytest.fixture(scope="module")
-def drafter(gligen_dir) -> GligenDrafterEngine:
-    return GligenDrafterEngine.load(gligen_dir, device="cpu", dtype="auto")
+def drafter(tiny_gligen_dir) -> GligenDrafterEngine:
+    return GligenDrafterEngine.load(tiny_gligen_dir, device="cpu", dtype="auto")
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,6 @@ pytest.importorskip("onnxruntime")
 from t2i_engines.onnxruntime.gligen_drafter import OrtGligenDrafterEngine  # noqa: E402
 from t2i_engines.onnxruntime.session import OrtModel  # noqa: E402
 from t2i_engines.pytorch.gligen_drafter import GligenDrafterEngine  # noqa: E402
-from t2i_engines.pytorch.tiny.diffusion_models import build_tiny_gligen  # noqa: E402
 from t2i_export.onnx.gligen_export import (GRAPH_IO, example_inputs, export_gligen,  # noqa: E402
                                           load_graph_module, read_manifest)
 from t2i_export.onnx.graph import max_abs_rel_error  # noqa: E402
@@ -38,37 +37,25 @@ def mean_abs_diff(a, b) -> float:
 
 
 @pytest.fixture(scope="module")
-def tiny_dir(tmp_path_factory) -> Path:
-    return build_tiny_gligen(tmp_path_factory.mktemp("gligen"), seed=0)
-
-
-@pytest.fixture(scope="module")
-def fp32_dir(tiny_dir, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("onnx") / "fp32"
-    export_gligen(tiny_dir, out)
-    return out
-
-
-@pytest.fixture(scope="module")
-def fp16_dir(tiny_dir, tmp_path_factory) -> Path:
+def fp16_dir(tiny_gligen_dir, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("onnx") / "fp16"
-    export_gligen(tiny_dir, out, fp16=True)
+    export_gligen(tiny_gligen_dir, out, fp16=True)
     return out
 
 
 @pytest.fixture(scope="module")
-def references(tiny_dir) -> dict:
-    return {name: load_graph_module(tiny_dir, name) for name in GRAPH_IO}
+def references(tiny_gligen_dir) -> dict:
+    return {name: load_graph_module(tiny_gligen_dir, name) for name in GRAPH_IO}
 
 
 @pytest.fixture(scope="module")
-def torch_engine(tiny_dir) -> GligenDrafterEngine:
-    return GligenDrafterEngine.load(tiny_dir, device="cpu", dtype="auto")
+def torch_engine(tiny_gligen_dir) -> GligenDrafterEngine:
+    return GligenDrafterEngine.load(tiny_gligen_dir, device="cpu", dtype="auto")
 
 
 @pytest.fixture(scope="module")
-def ort_engine(fp32_dir) -> OrtGligenDrafterEngine:
-    return OrtGligenDrafterEngine.load(fp32_dir, device="cpu", dtype="auto")
+def ort_engine(tiny_gligen_onnx) -> OrtGligenDrafterEngine:
+    return OrtGligenDrafterEngine.load(tiny_gligen_onnx, device="cpu", dtype="auto")
 
 
 def graph_errors(folder: Path, name: str, reference, batch: int, size: int | None) -> dict:
@@ -91,8 +78,8 @@ def graph_errors(folder: Path, name: str, reference, batch: int, size: int | Non
 
 @pytest.mark.parametrize("name", list(GRAPH_IO))
 @pytest.mark.parametrize("batch,size", SHAPES)
-def test_fp32_graph_matches_torch(fp32_dir, references, name, batch, size):
-    errors = graph_errors(fp32_dir, name, references[name], batch, size)
+def test_fp32_graph_matches_torch(tiny_gligen_onnx, references, name, batch, size):
+    errors = graph_errors(tiny_gligen_onnx, name, references[name], batch, size)
     assert max(errors.values()) < 1e-4, errors
 
 
@@ -103,20 +90,20 @@ def test_fp16_graph_matches_torch(fp16_dir, references, name, batch, size):
     assert max(errors.values()) < 1e-2, errors
 
 
-def test_gligen_scale_selects_grounded_or_plain_diffusers_unet(fp32_dir, tiny_dir):
+def test_gligen_scale_selects_grounded_or_plain_diffusers_unet(tiny_gligen_onnx, tiny_gligen_dir):
     """Scale 1 = diffusers' UNet with GLIGEN inputs; scale 0 = the same UNet without them
     (what the plain pipeline, or the fuser switched off, computes)."""
     from diffusers import UNet2DConditionModel
 
-    unet = UNet2DConditionModel.from_pretrained(tiny_dir / "unet").eval()
-    pipeline = read_manifest(fp32_dir)["pipeline"]
+    unet = UNet2DConditionModel.from_pretrained(tiny_gligen_dir / "unet").eval()
+    pipeline = read_manifest(tiny_gligen_onnx)["pipeline"]
     sample, t, text, boxes, embeds, masks, _ = example_inputs("unet", pipeline, batch=2, seed=3)
     masks[:] = 1.0
     gligen = {"boxes": boxes, "positive_embeddings": embeds, "masks": masks}
     with torch.no_grad():
         grounded = unet(sample, t, text, cross_attention_kwargs={"gligen": gligen}).sample
         plain = unet(sample, t, text).sample
-    session = OrtModel.load(fp32_dir / "unet" / "model.onnx", device="cpu")
+    session = OrtModel.load(tiny_gligen_onnx / "unet" / "model.onnx", device="cpu")
     feeds = {"sample": sample.numpy(), "timestep": t.numpy(), "encoder_hidden_states": text.numpy(),
              "gligen_boxes": boxes.numpy(), "gligen_positive_embeddings": embeds.numpy(),
              "gligen_masks": masks.numpy()}
@@ -141,39 +128,39 @@ def test_fp16_unet_keeps_sinusoidal_embeddings_in_fp32(fp16_dir):
 
 # --- export folder ---------------------------------------------------------------------------
 
-def test_export_manifest_describes_the_graphs(fp32_dir, fp16_dir, tiny_dir):
-    manifest = json.loads((fp32_dir / "onnx_export.json").read_text())
+def test_export_manifest_describes_the_graphs(tiny_gligen_onnx, fp16_dir, tiny_gligen_dir):
+    manifest = json.loads((tiny_gligen_onnx / "onnx_export.json").read_text())
     assert set(manifest["graphs"]) == set(GRAPH_IO)
     for name, entry in manifest["graphs"].items():
-        session = OrtModel.load(fp32_dir / entry["path"], device="cpu")
+        session = OrtModel.load(tiny_gligen_onnx / entry["path"], device="cpu")
         assert (entry["inputs"], entry["outputs"]) == (session.input_names, session.output_names)
         assert entry["dtype"] == "fp32" and entry["opset"] == 17
         assert entry["options"] == {"fp16": False, "int8": False, "optimize": True, "opset": 17}
     unet_sources = manifest["graphs"]["unet"]["source_sha256"]
     weights = "diffusion_pytorch_model.safetensors"
-    assert unet_sources[weights] == sha256_file(tiny_dir / "unet" / weights)
+    assert unet_sources[weights] == sha256_file(tiny_gligen_dir / "unet" / weights)
     assert manifest["pipeline"] == {
         "class": "StableDiffusionGLIGENPipeline", "latent_channels": 4, "sample_size": 32,
         "vae_scale_factor": 2, "image_size_multiple": 4, "text_max_length": 77,
         "text_hidden_size": 32, "cross_attention_dim": 32, "max_objects": 30,
-        "vae_scaling_factor": json.loads((tiny_dir / "vae/config.json").read_text())[
+        "vae_scaling_factor": json.loads((tiny_gligen_dir / "vae/config.json").read_text())[
             "scaling_factor"]}
     assert {g["dtype"] for g in read_manifest(fp16_dir)["graphs"].values()} == {"fp16"}
     for copied in ("model_index.json", "tokenizer/tokenizer.json",
                    "scheduler/scheduler_config.json"):
-        assert (fp32_dir / copied).read_bytes() == (tiny_dir / copied).read_bytes()
+        assert (tiny_gligen_onnx / copied).read_bytes() == (tiny_gligen_dir / copied).read_bytes()
     # Only final graphs remain: no intermediates, no temp files.
-    assert sorted(p.name for p in fp32_dir.rglob("*.onnx*")) == ["model.onnx"] * 3
-    assert not [p for p in fp32_dir.rglob(".*")]
+    assert sorted(p.name for p in tiny_gligen_onnx.rglob("*.onnx*")) == ["model.onnx"] * 3
+    assert not [p for p in tiny_gligen_onnx.rglob(".*")]
 
 
-def test_reexport_keeps_unchanged_graphs_and_redoes_changed_ones(fp32_dir, tiny_dir,
+def test_reexport_keeps_unchanged_graphs_and_redoes_changed_ones(tiny_gligen_onnx, tiny_gligen_dir,
                                                                  references, tmp_path):
     out = tmp_path / "int8"
-    shutil.copytree(fp32_dir, out)
+    shutil.copytree(tiny_gligen_onnx, out)
     unet_bytes = (out / "unet" / "model.onnx").read_bytes()
     steps: list[str] = []
-    manifest = export_gligen(tiny_dir, out, int8_text_encoder=True, progress=steps.append)
+    manifest = export_gligen(tiny_gligen_dir, out, int8_text_encoder=True, progress=steps.append)
     assert "unet: unchanged, kept" in steps and "vae_decoder: unchanged, kept" in steps
     assert "text_encoder: exporting (int8)" in steps
     assert (out / "unet" / "model.onnx").read_bytes() == unet_bytes
@@ -228,11 +215,11 @@ def test_fp16_engine_is_close_to_torch_engine(fp16_dir, torch_engine):
     assert mean_abs_diff(ours, theirs) < 1.0
 
 
-def test_engine_settings_follow_the_torch_engine(fp32_dir, tiny_dir):
+def test_engine_settings_follow_the_torch_engine(tiny_gligen_onnx, tiny_gligen_dir):
     kwargs = dict(device="cpu", guidance_scale=1.0, height=48, width=32, gligen_beta=1.0)
-    ours = OrtGligenDrafterEngine.load(fp32_dir, **kwargs).generate(
+    ours = OrtGligenDrafterEngine.load(tiny_gligen_onnx, **kwargs).generate(
         PROMPT, PHRASES, BOXES, [9], 2)[0]
-    theirs = GligenDrafterEngine.load(tiny_dir, **kwargs).generate(
+    theirs = GligenDrafterEngine.load(tiny_gligen_dir, **kwargs).generate(
         PROMPT, PHRASES, BOXES, [9], 2)[0]
     assert ours.size == theirs.size == (32, 48)
     assert mean_abs_diff(ours, theirs) < 1.0

@@ -16,7 +16,6 @@ pytest.importorskip("onnxruntime")
 
 from t2i_engines.onnxruntime.gligen_drafter import OrtGligenDrafterEngine  # noqa: E402
 from t2i_engines.onnxruntime.session import OrtModel  # noqa: E402
-from t2i_engines.pytorch.tiny.diffusion_models import build_tiny_gligen  # noqa: E402
 from t2i_export.onnx.calibration import (FeedsReader, calibration_prompts,  # noqa: E402
                                          calibration_settings, record_unet_feeds)
 from t2i_export.onnx.gligen_export import UNET_INPUTS, export_gligen, read_manifest  # noqa: E402
@@ -33,28 +32,16 @@ CHECK_BOXES = [[0.05, 0.3, 0.4, 0.7], [0.6, 0.3, 0.95, 0.7]]
 
 
 @pytest.fixture(scope="module")
-def tiny_dir(tmp_path_factory) -> Path:
-    return build_tiny_gligen(tmp_path_factory.mktemp("gligen"), seed=0)
-
-
-@pytest.fixture(scope="module")
-def fp32_dir(tiny_dir, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("onnx") / "fp32"
-    export_gligen(tiny_dir, out)
-    return out
-
-
-@pytest.fixture(scope="module")
-def int8_dir(tiny_dir, tmp_path_factory) -> Path:
+def int8_dir(tiny_gligen_dir, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("onnx") / "int8"
-    export_gligen(tiny_dir, out, int8_unet=True, calibration=CALIBRATION)
+    export_gligen(tiny_gligen_dir, out, int8_unet=True, calibration=CALIBRATION)
     return out
 
 
 @pytest.fixture(scope="module")
-def check_feeds(fp32_dir) -> list[dict]:
+def check_feeds(tiny_gligen_onnx) -> list[dict]:
     """UNet inputs of one held-out draft: what the int8 graph is compared on."""
-    engine = OrtGligenDrafterEngine.load(fp32_dir, device="cpu", **ENGINE)
+    engine = OrtGligenDrafterEngine.load(tiny_gligen_onnx, device="cpu", **ENGINE)
     recorded = []
     run = engine.unet.run
     engine.unet = type("Rec", (), {"device": "cpu", "run": staticmethod(
@@ -75,9 +62,9 @@ def test_calibration_prompts_are_outside_the_evaluation_suite():
         calibration_prompts(0)
 
 
-def test_recorded_feeds_are_every_unet_call_of_real_drafts(fp32_dir):
+def test_recorded_feeds_are_every_unet_call_of_real_drafts(tiny_gligen_onnx):
     prompts = CALIBRATION["prompts"]
-    feeds = record_unet_feeds(fp32_dir, prompts, steps=STEPS, engine_options=ENGINE)
+    feeds = record_unet_feeds(tiny_gligen_onnx, prompts, steps=STEPS, engine_options=ENGINE)
     assert len(feeds) == len(prompts) * STEPS  # one UNet call per step, CFG in one batch
     assert all(sorted(f) == sorted(UNET_INPUTS) for f in feeds)
     assert all(f["sample"].shape[0] == 2 for f in feeds)  # uncond + cond rows
@@ -111,12 +98,12 @@ def test_int8_unet_export_is_static_qdq_and_recorded_in_the_manifest(int8_dir):
     assert quantised  # the rest are int8
 
 
-def test_int8_unet_stays_close_to_fp32(fp32_dir, int8_dir, check_feeds):
+def test_int8_unet_stays_close_to_fp32(tiny_gligen_onnx, int8_dir, check_feeds):
     # Tolerance: min/max-calibrated uint8 activations with 7-bit per-channel weights leave
     # ~1-3 % relative RMS error on this UNet's output (0.018 on the shapes drafter); 0.1 keeps
     # margin for the random tiny weights while a wrong scale or zero point (errors of order 1)
     # still fails.
-    fp32 = OrtModel.load(fp32_dir / "unet" / "model.onnx", device="cpu")
+    fp32 = OrtModel.load(tiny_gligen_onnx / "unet" / "model.onnx", device="cpu")
     int8 = OrtModel.load(int8_dir / "unet" / "model.onnx", device="cpu")
     errors = []
     for feeds in check_feeds:
@@ -125,19 +112,19 @@ def test_int8_unet_stays_close_to_fp32(fp32_dir, int8_dir, check_feeds):
     assert max(errors) < 0.1, errors
 
 
-def test_int8_unet_engine_drafts_images_close_to_fp32(fp32_dir, int8_dir):
+def test_int8_unet_engine_drafts_images_close_to_fp32(tiny_gligen_onnx, int8_dir):
     # Same seed and layout: the images differ by a few grey levels on average (the verify
     # tolerance for int8 drafters is a mean |diff| of 0.05 in [0, 1]).
     images = [OrtGligenDrafterEngine.load(d, device="cpu", **ENGINE).generate(
-        CHECK_PROMPT, CHECK_PHRASES, CHECK_BOXES, [3], STEPS)[0] for d in (fp32_dir, int8_dir)]
+        CHECK_PROMPT, CHECK_PHRASES, CHECK_BOXES, [3], STEPS)[0] for d in (tiny_gligen_onnx, int8_dir)]
     a, b = (np.asarray(im, np.float64) / 255 for im in images)
     assert a.shape == b.shape
     assert np.abs(a - b).mean() < 0.05
 
 
-def test_bad_option_combinations_are_refused(tiny_dir, tmp_path, capsys):
+def test_bad_option_combinations_are_refused(tiny_gligen_dir, tmp_path, capsys):
     with pytest.raises(ValueError, match="fp16"):
-        export_gligen(tiny_dir, tmp_path / "x", fp16=True, int8_unet=True)
+        export_gligen(tiny_gligen_dir, tmp_path / "x", fp16=True, int8_unet=True)
     assert not (tmp_path / "x").exists()
     with pytest.raises(InputError, match="--fp16"):
         OnnxOptions(fp16=True, int8_unet=True)
@@ -150,7 +137,7 @@ def test_bad_option_combinations_are_refused(tiny_dir, tmp_path, capsys):
                       onnx_opts=OnnxOptions(int8_unet=True))
 
     from t2i_export.cli import main
-    assert main(["onnx", str(tiny_dir), str(tmp_path / "y"), "--fp16", "--int8-unet"]) == 2
+    assert main(["onnx", str(tiny_gligen_dir), str(tmp_path / "y"), "--fp16", "--int8-unet"]) == 2
     assert "cannot be combined with --fp16" in capsys.readouterr().err
     assert not (tmp_path / "y").exists()
 

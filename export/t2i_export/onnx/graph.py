@@ -155,14 +155,10 @@ def quantize_int8(src: Path, dst: Path) -> Path:
     src, dst = Path(src), Path(dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
     _remove_model(dst)
-    root = logging.getLogger()
-    root.addFilter(_drop_preprocess_hint)
-    try:
+    with _without_preprocess_hint():
         quantize_dynamic(src, dst, weight_type=QuantType.QInt8, reduce_range=True,
                          op_types_to_quantize=list(INT8_OP_TYPES),
                          use_external_data_format=_file_bytes(src) >= EXTERNAL_DATA_THRESHOLD)
-    finally:
-        root.removeFilter(_drop_preprocess_hint)
     _make_readable(dst)
     _check(dst)
     return dst
@@ -206,17 +202,13 @@ def quantize_int8_static(src: Path, dst: Path, feeds, *,
         excluded += sensitive_convs(src)
     if weight_only_matmuls:  # the QDQ quantiser ignores its own MatMulConstBOnly option
         excluded += activation_matmuls(src)
-    root = logging.getLogger()
-    root.addFilter(_drop_preprocess_hint)
-    try:
+    with _without_preprocess_hint():
         quantize_static(src, dst, reader, quant_format=QuantFormat.QDQ,
                         op_types_to_quantize=list(op_types), per_channel=True,
                         reduce_range=True, activation_type=QuantType.QUInt8,
                         weight_type=QuantType.QInt8, nodes_to_exclude=excluded,
                         calibrate_method=CalibrationMethod.MinMax,
                         use_external_data_format=_file_bytes(src) >= EXTERNAL_DATA_THRESHOLD)
-    finally:
-        root.removeFilter(_drop_preprocess_hint)
     _make_readable(dst)
     _check(dst)
     return dst
@@ -323,9 +315,20 @@ def _typed_bytes(tensor) -> int:
 
 
 def _drop_preprocess_hint(record: logging.LogRecord) -> bool:
-    # quantize_dynamic always suggests its shape pre-processing pass, which is aimed at static
-    # (calibrated) quantisation; for dynamic int8 of transformer towers it changes nothing.
+    # The quantisers always suggest onnxruntime's shape pre-processing pass; for dynamic int8
+    # of transformer towers it changes nothing, and the static UNet figures were measured
+    # without it.
     return "pre-processing before quantization" not in record.getMessage()
+
+
+@contextmanager
+def _without_preprocess_hint():
+    root = logging.getLogger()
+    root.addFilter(_drop_preprocess_hint)
+    try:
+        yield
+    finally:
+        root.removeFilter(_drop_preprocess_hint)
 
 
 def _make_readable(path: Path) -> None:
