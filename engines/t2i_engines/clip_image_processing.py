@@ -69,6 +69,6 @@ class ClipImageProcessor:
         ch, cw = self.crop
         h, w = pixels.shape[:2]
         out = np.zeros((max(h, ch), max(w, cw), 3), np.float32)
-        top, left = (out.shape[0] - h) // 2, (out.shape[1] - w) // 2
+        top, left = -(-(out.shape[0] - h) // 2), -(-(out.shape[1] - w) // 2)  # rounded up
         out[top:top + h, left:left + w] = pixels
         return out

@@ -60,7 +60,7 @@ class ClipTokenizer:
         rows = [self._truncated(t, limit, add_special_tokens) if truncation
                 else self.encode(t, add_special_tokens=add_special_tokens)
                 for t in ([text] if single else text)]
-        if padding:
+        if padding and padding != "do_not_pad":
             width = limit if padding == "max_length" else max(map(len, rows), default=0)
             masks = [[1] * len(r) + [0] * (width - len(r)) for r in rows]
             rows = [r + [self.pad_token_id] * (width - len(r)) for r in rows]

@@ -3,8 +3,9 @@
 Same interface and the same preprocessing as ``t2i_engines.pytorch.clip_scorer``, without
 torch or transformers: token ids from the ``tokenizers`` library over the tokenizer files
 copied next to the graphs (``ClipTokenizer``), pixel values from ``ClipImageProcessor``
-(numpy + PIL, transformers' PIL path re-done), so both equal the torch engine's; the two towers
-run in onnxruntime. Graph layout: see ``onnx_export.json`` (written by ``t2i_export.onnx.clip_export``).
+(numpy + PIL, transformers' PIL path re-done), so ids equal the torch engine's, and pixels do
+too where torchvision is absent (transformers then takes the PIL path; torchvision's bicubic
+resize differs slightly); the two towers run in onnxruntime. Graph layout: see ``onnx_export.json`` (written by ``t2i_export.onnx.clip_export``).
 """
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from t2i_engines.clip_tokenizer import ClipTokenizer
 from t2i_engines.noise import SeededNoise, batch_noise
-from t2i_engines.onnxruntime.denoise import denoise, to_pil_images
+from t2i_engines.onnxruntime.denoise import denoise, timestep_batch, to_pil_images
 from t2i_engines.onnxruntime.export_format import DTYPES, MANIFEST_NAME
 from t2i_engines.onnxruntime.session import OrtModel, place_constants, run_to_host
 from t2i_engines.schedulers import load_scheduler
@@ -63,7 +63,7 @@ class OrtImg2ImgRefinerEngine:
         self.config = config  # onnx_export.json's "config": VAE scaling, pipeline flavour
         self.device = device
         self.guidance_scale = guidance_scale
-        self.progress = progress  # accepted for parity; onnxruntime runs show no bars
+        self.progress = progress  # a tqdm bar over the denoising steps
 
     @classmethod
     def load(cls, path, *, device: str = "auto", dtype: str = "auto", guidance_scale: float = 0.0,
@@ -111,7 +111,7 @@ class OrtImg2ImgRefinerEngine:
         latents, begin = self._noised_latents(pixels, num_inference_steps, strength, noise)
         latents = denoise(self.scheduler, latents, range(begin, len(self.scheduler.timesteps)),
                           self._noise_predictor(conds), guidance_scale=self.guidance_scale,
-                          noise=noise, on_step=on_step)
+                          noise=noise, progress=self.progress, on_step=on_step)
         out = self._decode(latents)
         # The pipeline snaps sizes to the VAE's multiple; give callers back what they passed.
         return [im if im.size == size else im.resize(size) for im in out]
@@ -206,9 +206,9 @@ class OrtImg2ImgRefinerEngine:
         still round-trip because the scheduler runs in numpy on the CPU; they are smaller
         than the text conditions."""
         def predict_noise(i, model_input, t):
-            timestep = np.full(model_input.shape[0], t, dtype=np.float32)
-            return run_to_host(self.graphs["unet"], {"sample": model_input,
-                                                     "timestep": timestep, **conds})["out_sample"]
+            return run_to_host(self.graphs["unet"], {
+                "sample": model_input, "timestep": timestep_batch(t, model_input.shape[0]),
+                **conds})["out_sample"]
         return predict_noise
 
     def _decode(self, latents: np.ndarray) -> list["Image"]:

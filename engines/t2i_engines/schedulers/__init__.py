@@ -2,7 +2,7 @@
 for step as diffusers writes them, so the onnxruntime/TensorRT engines need no torch.
 
 Index-based (``step(model_output, i, sample)`` for the ``i``-th timestep of
-``set_timesteps``), float32 numpy arrays throughout. :func:`load_scheduler` picks the class
+``set_timesteps``), float32 numpy latents. :func:`load_scheduler` picks the class
 that a ``scheduler_config.json``'s ``_class_name`` names.
 """
 from __future__ import annotations

@@ -301,27 +301,18 @@ def _row_lefts(host: Rect, sizes: list[tuple[float, float]], shift: float) -> li
     return [x0 + (k + 0.5) * step - w / 2 for k, (w, _) in enumerate(sizes)]
 
 
-def _behind_parts(front: Rect, groups: list[int], natural) -> list[tuple[int, Rect]]:
-    """Back objects in a row behind ``front``: smaller, higher, their lower part covered."""
-    fw, fh = front[2] - front[0], front[3] - front[1]
-    sizes = [(natural[g][0] * BEHIND_SCALE, natural[g][1] * BEHIND_SCALE) for g in groups]
-    lefts = _row_lefts(front, sizes, BEHIND_SHIFT * fw if len(groups) == 1 else 0.0)
+def _depth_row(host: Rect, groups: list[int], natural, *, behind: bool) -> list[tuple[int, Rect]]:
+    """A row of objects overlapping ``host``: behind it (smaller, higher, their lower part
+    covered; a lone one offset sideways) or in front of it (several before one: "ten soldiers
+    in front of the palace"; lower, covering the host's lower part)."""
+    hw, hh = host[2] - host[0], host[3] - host[1]
+    scale = BEHIND_SCALE if behind else 1.0
+    sizes = [(natural[g][0] * scale, natural[g][1] * scale) for g in groups]
+    lefts = _row_lefts(host, sizes, BEHIND_SHIFT * hw if behind and len(groups) == 1 else 0.0)
     parts = []
     for g, x, (w, h) in zip(groups, lefts, sizes):
-        bottom = front[1] + BEHIND_HIDDEN * min(h, fh)
-        parts.append((g, (x, bottom - h, x + w, bottom)))
-    return parts
-
-
-def _front_parts(back: Rect, groups: list[int], natural) -> list[tuple[int, Rect]]:
-    """Front objects in a row before ``back`` (several in front of one: "ten soldiers in
-    front of the palace"): lower, covering the back's lower part."""
-    bh = back[3] - back[1]
-    sizes = [natural[g] for g in groups]
-    lefts = _row_lefts(back, sizes, 0.0)
-    parts = []
-    for g, x, (w, h) in zip(groups, lefts, sizes):
-        top = back[3] - BEHIND_HIDDEN * min(h, bh)
+        covered = BEHIND_HIDDEN * min(h, hh)  # height shared by the two boxes
+        top = host[1] + covered - h if behind else host[3] - covered
         parts.append((g, (x, top, x + w, top + h)))
     return parts
 
@@ -345,15 +336,16 @@ def _inside_parts(container: Rect, groups: list[int], natural) -> list[tuple[int
 
 
 def _unit(host: int, attached: list[tuple[int, str]], natural) -> _Unit:
-    fw, fh = natural[host]
-    front = (0.0, 0.0, fw, fh)
-    parts = [(host, front)]
-    parts += _inside_parts(front, [g for g, k in attached if k == "inside"], natural) \
-        if any(k == "inside" for _, k in attached) else []
-    parts += _behind_parts(front, [g for g, k in attached if k == "behind"], natural) \
-        if any(k == "behind" for _, k in attached) else []
-    parts += _front_parts(front, [g for g, k in attached if k == "front"], natural) \
-        if any(k == "front" for _, k in attached) else []
+    host_box = (0.0, 0.0, *natural[host])
+    parts = [(host, host_box)]
+    inside, behind, front = ([g for g, k in attached if k == kind]
+                             for kind in ("inside", "behind", "front"))
+    if inside:
+        parts += _inside_parts(host_box, inside, natural)
+    if behind:
+        parts += _depth_row(host_box, behind, natural, behind=True)
+    if front:
+        parts += _depth_row(host_box, front, natural, behind=False)
     ox, oy = min(b[0] for _, b in parts), min(b[1] for _, b in parts)
     parts = [(g, (b[0] - ox, b[1] - oy, b[2] - ox, b[3] - oy)) for g, b in parts]
     return _Unit(parts, max(b[2] for _, b in parts), max(b[3] for _, b in parts))
