@@ -9,6 +9,8 @@ while the lock is held: their time is left out of the cost model too.
 """
 from __future__ import annotations
 
+import math
+
 import threading
 import time
 from collections import defaultdict
@@ -82,9 +84,20 @@ class RunContext:
 
     @contextmanager
     def turn(self):
-        """Hold the model lock: decide what fits and run it with no other call in between."""
-        with self.locks.model:
+        """Hold the model lock: decide what fits and run it with no other call in between.
+
+        Once the run has an image, waiting for the lock (other threads' model calls) stops at
+        the deadline (``RunStopped("deadline")``): nothing started after it could fit anyway.
+        Before the first image the wait is unbounded, as the first draft always runs."""
+        remaining_ms = self.deadline.remaining_ms() if self.pool else math.inf
+        timeout = -1 if math.isinf(remaining_ms) else remaining_ms / 1e3
+        if not self.locks.model.acquire(timeout=timeout):
+            self.trace.log("stop", "the deadline passed while waiting for other calls' models")
+            raise RunStopped("deadline")
+        try:
             yield
+        finally:
+            self.locks.model.release()
 
     @contextmanager
     def unit(self, stage: str, units: float, *, images: int = 0, steps: int = 0,
