@@ -1,6 +1,6 @@
-"""The rule planner on the hand-labelled planner sets (dev and held-out). Figures, not a test.
+"""The rule planner on the hand-labelled planner sets (dev and the two held-out sets). Figures, not a test.
 
-    python benchmarks/planner_eval.py [--sets dev heldout] [--quiet]
+    python benchmarks/planner_eval.py [--sets dev heldout heldout2] [--quiet]
 
 Writes benchmarks/results/planner/rule_<set>.json (the full ``EvalReport``, plus the git
 commit and ``git diff --stat sdk/t2i_sdk/planning`` it ran on, since the planner changes under
@@ -36,7 +36,7 @@ def git_state() -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sets", nargs="+", default=["dev", "heldout"])
+    parser.add_argument("--sets", nargs="+", default=["dev", "heldout", "heldout2"])
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)

@@ -324,3 +324,66 @@ def test_random_pair_prompts(seed):
     assert {(o.label, o.color) for o in layout.objects} == {(a, a_color), (b, b_color)}
     assert CHECKS[kind](boxes_of(layout, a), boxes_of(layout, b))
     assert_valid_geometry(layout)
+
+
+# --- the external object vocabulary (LVIS, Objects365, Open Images) ---------------------------
+
+def test_external_vocabulary_loads_and_keeps_the_lexicon_consistent():
+    from t2i_sdk.planning import lexicon as lx
+    from t2i_sdk.planning import nouns
+    from t2i_sdk.planning.object_vocabulary import EXTERNAL_NOUNS, VOCABULARY, read_vocabulary
+
+    assert len(EXTERNAL_NOUNS) > 1000
+    assert EXTERNAL_NOUNS <= lx.OBJECT_NOUNS <= lx.KNOWN_NOUNS
+    assert len(EXTERNAL_NOUNS - lx.HAND_KNOWN_NOUNS) > 1000  # new words, not the hand list again
+    # No scene, part or picture word becomes an object ("painting", "door" were ones already).
+    assert not (EXTERNAL_NOUNS - lx.HAND_OBJECT_NOUNS) & (
+        frozenset(nouns.SCENE) | nouns.PART_NOUNS | nouns.STYLE_NOUNS)
+    assert VOCABULARY["ambiguous"] <= lx.AMBIGUOUS_NOUNS
+    assert VOCABULARY["worn"] <= lx.CLOTHING and VOCABULARY["container"] <= lx.CONTAINERS
+    # Singular labels; a compound's last word stays as it is, so the chunker can match it.
+    for noun in EXTERNAL_NOUNS:
+        last = noun.split()[-1]
+        assert singularize(last) == last or last in lx.IRREGULAR_PLURALS, noun
+    assert read_vocabulary("# note\nnoun,role,ambiguous,sources\nhamper,container,1,lvis\n") \
+        == {"object": frozenset(), "worn": frozenset(), "container": {"hamper"},
+            "ambiguous": {"hamper"}}
+    with pytest.raises(ValueError, match="header"):
+        read_vocabulary("noun,sources\ncat,lvis\n")
+    with pytest.raises(ValueError, match="row 2"):
+        read_vocabulary("noun,role,ambiguous,sources\nCat,object,0,lvis\n")
+
+
+@pytest.mark.parametrize("prompt,expected", [
+    # LVIS category names the hand lexicon lacks
+    ("a harmonica next to a wheelbarrow", {"harmonica": 1, "wheelbarrow": 1}),
+    ("two pitchforks leaning on a typewriter", {"pitchfork": 2, "typewriter": 1}),
+    ("a tambourine under a trampoline", {"tambourine": 1, "trampoline": 1}),
+    # compounds, in both numbers ("brussels sprouts" is LVIS's own spelling)
+    ("three brussels sprouts beside a fishing rod", {"brussels sprout": 3, "fishing rod": 1}),
+    ("a sleeping bag inside a tent", {"sleeping bag": 1, "tent": 1}),
+])
+def test_nouns_from_the_external_vocabulary_are_boxed(prompt, expected):
+    from t2i_sdk.planning import lexicon as lx
+
+    assert set(list(expected)[:1]) - lx.HAND_KNOWN_NOUNS  # the first comes from the csv
+    assert counts(plan(prompt)) == expected
+
+
+@pytest.mark.parametrize("prompt,expected", [
+    ("a man in a poncho next to a bicycle", {"man": 1, "bicycle": 1}),  # worn
+    ("a bag made of leather", {"bag": 1}),  # a material, left out
+    ("a cup of coffee and a bowl of rice", {"cup": 1, "bowl": 1}),  # contents
+    ("he likes to mop the floor near a bucket", {"bucket": 1}),  # a verb ...
+    ("a mop next to a bucket", {"mop": 1, "bucket": 1}),  # ... or a noun
+])
+def test_external_words_that_are_no_separate_object(prompt, expected):
+    assert counts(plan(prompt)) == expected
+
+
+def test_a_container_from_the_external_vocabulary_holds_what_is_in_it():
+    from t2i_sdk.planning.prompt_parser import parse_prompt
+
+    parsed = parse_prompt("a kitten in a hamper")
+    assert [(parsed.groups[r.subject].label, r.kind, parsed.groups[r.object].label)
+            for r in parsed.relations] == [("kitten", "inside", "hamper")]

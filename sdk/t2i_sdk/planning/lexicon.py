@@ -1,4 +1,5 @@
-"""Words the planners know: counts, colors, object and scene nouns (``nouns.py``), plurals.
+"""Words the planners know: counts, colors, object and scene nouns (``nouns.py`` and the
+detection vocabularies of ``object_vocabulary``), plurals.
 
 Pure data plus two small functions: ``singularize`` (one word) and ``mentions`` (does a
 prompt name a label, in any number). No regex per call beyond the precompiled tokenizer.
@@ -10,6 +11,7 @@ import re
 from t2i_engines.vocabulary import COCO_OBJECTS  # GenEval's 80 nouns
 from t2i_sdk.layout import BASIC_COLORS
 from t2i_sdk.planning import nouns
+from t2i_sdk.planning.object_vocabulary import EXTERNAL_NOUNS, VOCABULARY
 
 COLORS = frozenset(BASIC_COLORS)
 COLOR_ALIASES = {"grey": "gray"}
@@ -27,11 +29,16 @@ QUANTIFIERS = {"some": 2, "several": 3, "many": 4, "multiple": 3, "few": 3, "cou
 MAX_COUNT = 10
 
 # Nouns the planner may box (COCO's 80 plus concrete things people draw) and scene nouns.
-OBJECT_NOUNS = (frozenset(COCO_OBJECTS) | frozenset(
+HAND_OBJECT_NOUNS = (frozenset(COCO_OBJECTS) | frozenset(
     w for group in (nouns.PEOPLE, nouns.ANIMALS, nouns.FOOD, nouns.FURNITURE, nouns.KITCHEN,
                     nouns.VEHICLES, nouns.THINGS, nouns.PLANTS_AND_BUILDINGS, nouns.COMPOUNDS)
     for w in group) | nouns.CONTAINERS | nouns.CLOTHING) - frozenset(nouns.NOT_OBJECTS)
+# ... plus the category names of LVIS, Objects365 and Open Images (``object_vocabulary``).
+OBJECT_NOUNS = HAND_OBJECT_NOUNS | EXTERNAL_NOUNS
 SCENE_NOUNS = frozenset(nouns.SCENE) - OBJECT_NOUNS
+# "in a poncho" describes its wearer; "in a hamper" is inside it.
+CLOTHING = nouns.CLOTHING | VOCABULARY["worn"]
+CONTAINERS = nouns.CONTAINERS | VOCABULARY["container"]
 # Verbs too: a noun only right after a count word, determiner, colour or another noun.
 AMBIGUOUS_NOUNS = frozenset((
     "watch", "ring", "fly", "present", "iron", "fan", "bow", "seal", "bat", "star", "tie",
@@ -39,7 +46,7 @@ AMBIGUOUS_NOUNS = frozenset((
     "guy", "block", "saw", "staff", "chain", "drum", "top", "flag", "rock", "light", "stick",
     "rose", "fall", "spring", "set", "row", "line", "ship", "pitcher", "jet", "shield", "can",
     "well",
-))
+)) | VOCABULARY["ambiguous"]
 
 IRREGULAR_PLURALS = {
     "mice": "mouse", "people": "person", "persons": "person", "men": "man", "women": "woman",
@@ -56,11 +63,12 @@ IRREGULAR_PLURALS = {
     "lenses": "lens", "gases": "gas", "canvases": "canvas", "walruses": "walrus",
     "cactuses": "cactus", "octopuses": "octopus", "irises": "iris",
 }
-# Same word in both numbers (COCO's "skis" and "scissors" are its singular labels).
+# Same word in both numbers (COCO's "skis" and "scissors" are its singular labels), and
+# singulars that end in -s ("lens", not a plural of "len").
 INVARIANT_NOUNS = frozenset((
     "sheep", "fish", "deer", "moose", "bison", "salmon", "trout", "shrimp", "squid",
     "aircraft", "series", "species", "scissors", "skis", "pants", "jeans", "shorts",
-    "broccoli", "news",
+    "broccoli", "news", "lens",
 ))
 _IE_WORDS = frozenset((
     "tie", "pie", "cookie", "movie", "zombie", "brownie", "hoodie", "selfie", "smoothie",
@@ -68,23 +76,26 @@ _IE_WORDS = frozenset((
     "veggie", "magpie", "necktie", "bowtie", "lie",
 ))
 
-KNOWN_NOUNS = (OBJECT_NOUNS | SCENE_NOUNS | _IE_WORDS | nouns.STYLE_NOUNS
-               | frozenset(nouns.NOT_OBJECTS))
+HAND_KNOWN_NOUNS = (HAND_OBJECT_NOUNS | SCENE_NOUNS | _IE_WORDS | nouns.STYLE_NOUNS
+                    | frozenset(nouns.NOT_OBJECTS))
+KNOWN_NOUNS = HAND_KNOWN_NOUNS | OBJECT_NOUNS
 MULTIWORD_NOUNS = frozenset(n for n in KNOWN_NOUNS if " " in n)
 MAX_NOUN_WORDS = max(len(n.split()) for n in MULTIWORD_NOUNS)
 
 TOKEN_RE = re.compile(r"[a-z0-9]+(?:['-][a-z0-9]+)*|[,;.&]")
 
 
-def singularize(word: str) -> str:
-    """Singular of one lower-case word: irregulars, invariants, then -ies/-ves/-es/-s rules."""
+def singularize(word: str, known: frozenset[str] | None = None) -> str:
+    """Singular of one lower-case word: irregulars, invariants, then -ies/-ves/-es/-s rules.
+    ``known``: the nouns to prefer (default ``KNOWN_NOUNS``)."""
     if word in IRREGULAR_PLURALS:
         return IRREGULAR_PLURALS[word]
-    if word in INVARIANT_NOUNS or word in KNOWN_NOUNS or len(word) <= 2:
+    known = KNOWN_NOUNS if known is None else known
+    if word in INVARIANT_NOUNS or word in known or len(word) <= 2:
         return word
     # Prefer a candidate the lexicon knows: "horses" -> "horse", not "hors".
     for cand in _candidates(word):
-        if cand in KNOWN_NOUNS:
+        if cand in known:
             return cand
     return _rule_singular(word)
 

@@ -1,7 +1,8 @@
 """Which nouns the rule planner may box: concrete things people draw, beyond COCO's 80.
 
-Pure data. A word outside these lists is never boxed (it stays in the prompt): when the
-planner is unsure it leaves the object out. Singular, lower case; plurals come from
+Pure data. A word outside these lists and ``data/object_nouns.csv`` (detection vocabularies,
+``object_vocabulary``) is never boxed (it stays in the prompt): when the planner is unsure it
+leaves the object out. Singular, lower case; plurals come from
 ``lexicon.singularize``.
 """
 from __future__ import annotations

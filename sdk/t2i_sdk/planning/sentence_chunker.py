@@ -294,9 +294,9 @@ class SentenceChunker:
         if word in ("on", "onto", "upon"):
             return "above"
         if word in ("in", "into"):
-            if head in nouns.CONTAINERS or not head:
+            if head in lx.CONTAINERS or not head:
                 return "inside"
-            return "worn" if head in nouns.CLOTHING else "near"
+            return "worn" if head in lx.CLOTHING else "near"
         if word == "by":  # "painted by a child", ", by a famous painter": who, not where
             before = self.words[at - 1] if at > 0 else ","
             if before in ",;." or before in nouns.MAKING_VERBS or head in nouns.MAKER_NOUNS:
