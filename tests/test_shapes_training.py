@@ -206,8 +206,33 @@ def test_a_drafter_with_more_levels_keeps_every_shipped_tensor(trained_run, tmp_
     assert 0.0 < log[-1]["gate"] <= 1.0
 
 
+def test_a_box_masked_drafter_is_marked_and_bundled_so(trained_run, tmp_path, capsys):
+    """--box-mask trains with masked fusers, marks the final, and the bundle's drafter loads
+    masked; going on from a masked drafter without the flag is refused."""
+    from t2i_engines.box_mask_marker import is_box_masked
+    from t2i_engines.pytorch.gligen_box_mask import BoxMaskedFuser
+    from t2i_sdk import Pipeline
+
+    run_dir, _ = trained_run
+    bundle, seeded, masked_bundle = tmp_path / "bundle", tmp_path / "seeded", tmp_path / "masked"
+    assert main(["assemble", "--run-dir", str(run_dir), "--out", str(bundle)]) == 0
+    assert main(["init", "--from", str(bundle), "--run-dir", str(seeded)]) == 0
+    assert main(["drafter", "--run-dir", str(seeded), "--steps", "1", "--tiny", "--quiet",
+                 "--box-mask", "--threads", "1"]) == 0
+    assert is_box_masked(seeded / "drafter" / "final" / "unet")
+    assert main(["assemble", "--run-dir", str(seeded), "--out", str(masked_bundle)]) == 0
+    with Pipeline.from_pretrained(masked_bundle) as pipe:
+        unet = pipe.drafter.engine.pipe.unet
+        assert any(isinstance(m, BoxMaskedFuser) for m in unet.modules())
+    capsys.readouterr()
+    assert main(["drafter", "--run-dir", str(seeded), "--steps", "2", "--tiny", "--quiet",
+                 "--threads", "1"]) == 2
+    assert "pass --box-mask" in capsys.readouterr().err
+
+
 def test_unet_channels_is_for_the_drafter_only(tmp_path, capsys):
-    for argv in (["refiner", "--unet-channels", "8,16"], ["drafter", "--unet-channels", "8,x"]):
+    for argv in (["refiner", "--unet-channels", "8,16"], ["drafter", "--unet-channels", "8,x"],
+                 ["refiner", "--box-mask"]):
         with pytest.raises(SystemExit) as exit_:  # argparse: usage + one line, exit 2
             main([*argv, "--run-dir", str(tmp_path)])
         assert exit_.value.code == 2 and "--unet-channels" in capsys.readouterr().err

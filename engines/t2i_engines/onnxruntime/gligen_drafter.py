@@ -135,6 +135,10 @@ class OrtGligenDrafterEngine:
             # The traced UNet has no padding branch for sizes its down-sampling cannot halve.
             raise ValueError(f"height and width must be multiples of {multiple} for this "
                              f"exported UNet, got {height}x{width}")
+        if self.pipeline.get("box_mask") and (height, width) != (default, default):
+            # The box mask's token grid was traced at the UNet's sample size.
+            raise ValueError(f"this exported UNet is box-masked and runs at {default}x{default} "
+                             f"only, got {height}x{width}")
         return height // factor, width // factor
 
     def _encode(self, prompt: str, phrases: list[str], batch: int,

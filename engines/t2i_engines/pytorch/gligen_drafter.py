@@ -52,7 +52,8 @@ class GligenDrafterEngine:
     def load(cls, path, *, device: str = "auto", dtype: str = "auto", guidance_scale: float = 7.5,
              height: int | None = None, width: int | None = None, gligen_beta: float = 0.3,
              progress: bool = False) -> "GligenDrafterEngine":
-        """Load a saved GLIGEN pipeline directory (safetensors only) onto ``device``."""
+        """Load a saved GLIGEN pipeline directory (safetensors only) onto ``device``; box-masked
+        fusers when its UNet folder says it was trained so (``gligen_box_mask``)."""
         device = resolve_device(device)
         with loading_progress(progress):
             from diffusers import StableDiffusionGLIGENPipeline  # its import logs notices too
@@ -60,6 +61,11 @@ class GligenDrafterEngine:
             pipe = StableDiffusionGLIGENPipeline.from_pretrained(
                 Path(path), dtype=resolve_dtype(dtype, device), use_safetensors=True,
                 safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+        from t2i_engines.box_mask_marker import is_box_masked
+        from t2i_engines.pytorch.gligen_box_mask import make_box_masked
+
+        if is_box_masked(Path(path) / "unet"):  # trained to run box-masked: run it so
+            make_box_masked(pipe.unet)
         return cls(pipe.to(device), device=device, guidance_scale=guidance_scale, height=height,
                    width=width, gligen_beta=gligen_beta, progress=progress)
 

@@ -30,6 +30,7 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
+from t2i_engines.box_mask_marker import is_box_masked
 from t2i_engines.draft_args import MAX_GLIGEN_OBJECTS
 # MANIFEST_NAME, read_manifest and write_manifest stay importable from here.
 from t2i_export.onnx.export_manifest import (MANIFEST_NAME, graph_entry,  # noqa: F401
@@ -66,6 +67,8 @@ def _wrapper_classes():
     """The wrapper classes, defined lazily so importing this module does not import torch."""
     import torch
 
+    from t2i_engines.pytorch.gligen_box_mask import BoxMaskedFuser
+
     class TextEncoderGraph(torch.nn.Module):
         """CLIP text encoder without attention mask, as diffusers' SD ``encode_prompt`` runs it
         (the causal mask keeps the pooled EOS token blind to the padding after it)."""
@@ -100,6 +103,8 @@ def _wrapper_classes():
         def forward(self, x, objs_and_scale):
             objs, scale = objs_and_scale
             f = self.fuser
+            if isinstance(f, BoxMaskedFuser):
+                return f(x, objs, scale=scale)
             n_visual = x.shape[1]
             objs = f.linear(objs)
             attn = f.attn(f.norm1(torch.cat([x, objs], dim=1)))[:, :n_visual, :]
@@ -146,6 +151,8 @@ def load_graph_module(src_dir: Path, name: str) -> "torch.nn.Module":
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextModel
 
+    from t2i_engines.pytorch.gligen_box_mask import make_box_masked
+
     src_dir = Path(src_dir)
     text_graph, unet_graph, vae_graph = _wrapper_classes()
     if name == "text_encoder":
@@ -153,8 +160,10 @@ def load_graph_module(src_dir: Path, name: str) -> "torch.nn.Module":
         module = text_graph(CLIPTextModel.from_pretrained(
             src_dir / "text_encoder", use_safetensors=True, attn_implementation="eager"))
     elif name == "unet":
-        module = unet_graph(UNet2DConditionModel.from_pretrained(src_dir / "unet",
-                                                                 use_safetensors=True))
+        unet = UNet2DConditionModel.from_pretrained(src_dir / "unet", use_safetensors=True)
+        if is_box_masked(src_dir / "unet"):
+            make_box_masked(unet)
+        module = unet_graph(unet)
     elif name == "vae_decoder":
         module = vae_graph(AutoencoderKL.from_pretrained(src_dir / "vae", use_safetensors=True))
     else:
@@ -243,7 +252,10 @@ def pipeline_settings(src_dir: Path) -> dict:
             "text_max_length": int(tokenizer.get("model_max_length", 77)),
             "text_hidden_size": int(text["hidden_size"]),
             "cross_attention_dim": int(unet["cross_attention_dim"]),
-            "max_objects": MAX_GLIGEN_OBJECTS}
+            "max_objects": MAX_GLIGEN_OBJECTS,
+            # box-masked fusers (t2i_engines.pytorch.gligen_box_mask): the mask's token grid
+            # is traced at sample_size, so the graph runs at that size only
+            "box_mask": is_box_masked(src_dir / "unet")}
 
 
 def example_inputs(name: str, pipeline: dict, *, batch: int, height: int | None = None,

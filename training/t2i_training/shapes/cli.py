@@ -34,6 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="drafter: UNet channels per level, e.g. 32,64,64 (default 32,64)")
     parser.add_argument("--high-noise-gamma", type=float, default=None,
                         help="drafter: clip of the 1/SNR epsilon-loss weight (default 1: plain loss)")
+    parser.add_argument("--box-mask", action="store_true",
+                        help="drafter: box-masked GLIGEN fusers (each object attends only to "
+                             "its box)")
     parser.add_argument("--tiny", action="store_true", help="toy sizes, for smoke tests")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     return parser
@@ -63,7 +66,7 @@ def stage_configs(tiny: bool) -> dict:
 def run_stage(stage: str, run_dir: Path, steps: int | None, minutes: float | None,
               tiny: bool = False, progress: bool = True, decoder_only: bool = False,
               unet_channels: tuple[int, ...] | None = None,
-              high_noise_gamma: float | None = None) -> dict:
+              high_noise_gamma: float | None = None, box_mask: bool = False) -> dict:
     """Train one stage; returns its summary."""
     from t2i_training.shapes.clip_train import train_clip
     from t2i_training.shapes.drafter_train import train_drafter
@@ -81,9 +84,11 @@ def run_stage(stage: str, run_dir: Path, steps: int | None, minutes: float | Non
         if stage != "vae":
             raise ValueError("--decoder-only applies to the vae stage only")
         cfg = replace(cfg, decoder_only=True)
-    if unet_channels or high_noise_gamma is not None:
+    if unet_channels or high_noise_gamma is not None or box_mask:
         if stage != "drafter":
-            raise ValueError("--unet-channels and --high-noise-gamma apply to the drafter only")
+            raise ValueError("--unet-channels, --high-noise-gamma and --box-mask apply to the "
+                             "drafter only")
+        cfg = replace(cfg, box_mask=box_mask)
         if unet_channels:
             cfg = replace(cfg, unet=replace(cfg.unet, channels=tuple(unet_channels)))
         if high_noise_gamma is not None:
@@ -98,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--decoder-only applies to the vae stage only")
     if args.high_noise_gamma is not None and args.stage != "drafter":
         parser.error("--high-noise-gamma applies to the drafter stage only")
+    if args.box_mask and args.stage != "drafter":
+        parser.error("--box-mask applies to the drafter stage only")
     if args.unet_channels is not None:
         if args.stage != "drafter":
             parser.error("--unet-channels applies to the drafter stage only")
@@ -138,7 +145,7 @@ def _run(args, argv: list[str] | None) -> int:
         summary = run_stage(args.stage, run_dir, args.steps, args.minutes, args.tiny,
                             progress=not args.quiet, decoder_only=args.decoder_only,
                             unet_channels=args.unet_channels,
-                            high_noise_gamma=args.high_noise_gamma)
+                            high_noise_gamma=args.high_noise_gamma, box_mask=args.box_mask)
     print(f"{args.stage}: {summary['steps']} steps, {summary['wall_s'] / 60:.1f} min, "
           f"final loss {summary['final_loss']}")
     return 0

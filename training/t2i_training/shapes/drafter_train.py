@@ -35,6 +35,10 @@ class DrafterTrainConfig:
     # matter most. 1 = the plain epsilon loss the shipped drafter was trained with; 8 was tried
     # (bundles/shapes/TRAINING.md) and did not make the drafter follow its boxes.
     high_noise_gamma: float = 1.0
+    # Box-masked fusers (t2i_engines.pytorch.gligen_box_mask): each object's grounding token
+    # reaches only the visual tokens in its box. Without it this UNet ignores its boxes
+    # (bundles/shapes/TRAINING.md).
+    box_mask: bool = False
     ema_decay: float = 0.998
     seed: int = 3
 
@@ -129,12 +133,20 @@ def train_drafter(run_dir: str | Path, loop: LoopConfig,
     import torch
     from diffusers import StableDiffusionGLIGENPipeline
 
+    from t2i_engines.box_mask_marker import is_box_masked, mark_box_masked
+    from t2i_engines.pytorch.gligen_box_mask import make_box_masked
+
     run_dir = Path(run_dir)
     stage_dir = run_dir / "drafter"
     text_encoder, tokenizer = drafter_text_parts(run_dir)
     vae = load_vae(run_dir / "vae" / "final")
     torch.manual_seed(cfg.seed)
     unet = build_unet(cfg.unet, latent_size(vae), text_encoder.config.hidden_size, gated=True)
+    if is_box_masked(stage_dir / "final" / "unet") and not cfg.box_mask:
+        raise ValueError(f"{stage_dir / 'final'} was trained box-masked; pass --box-mask to "
+                         "train it on")
+    if cfg.box_mask:
+        make_box_masked(unet)  # same weights, so warm starts and checkpoints load as before
     ema = Ema(unet, cfg.ema_decay)
     if warm_start_unet(stage_dir, [unet, ema.model]):
         print(f"drafter: warm start from {stage_dir / 'final'}")
@@ -149,5 +161,7 @@ def train_drafter(run_dir: str | Path, loop: LoopConfig,
         scheduler=sampling_scheduler(), safety_checker=None, feature_extractor=None,
         requires_safety_checker=False)
     pipe.save_pretrained(stage_dir / "final", safe_serialization=True)
+    if cfg.box_mask:
+        mark_box_masked(stage_dir / "final" / "unet")
     params = sum(p.numel() for p in unet.parameters())
     return write_summary(stage_dir, "drafter", result, {"unet_params": params, "config": asdict(cfg)})
