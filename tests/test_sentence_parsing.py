@@ -202,3 +202,90 @@ def test_sentence_soup_parses_in_linear_time():
     t_big = time.perf_counter() - start
     assert len(parsed.groups) == 30 and any("ignored" in n for n in parsed.notes)
     assert t_big < 1.0 and t_big < 20 * t_small + 0.2
+
+
+# --- coreference, pronouns, clause shapes (sentences written for these tests) -------------
+
+@pytest.mark.parametrize("prompt,expected_objects,present,absent", [
+    # "the crate" again is the crate already boxed, not a second one
+    ("a lantern on a crate and a broom leaning beside the crate",
+     {"lantern": 1, "crate": 1, "broom": 1}, {("broom", "next_to", "crate")}, set()),
+    # ... also by the head of a compound ("the car" after "a sports car")
+    ("a sports car parked beside a fountain, with two pigeons on top of the car",
+     {"sports car": 1, "fountain": 1, "pigeon": 2}, {("pigeon", "above", "sports car")}, set()),
+    # "?" ends a sentence: "it" is the barrel, not something in the next sentence
+    ("Could you paint a barrel with a goat to the right of it? It's for a mug.",
+     None, {("goat", "right_of", "barrel")}, set()),
+    # a relation word right after a verb is no fronted relation
+    ("a giant knocking over a lamp, with three mice next to the lamp",
+     {"giant": 1, "lamp": 1, "mouse": 3}, {("mouse", "next_to", "lamp")},
+     {("mouse", "above", "lamp")}),
+    ("On the left-hand side of the sofa stood a lamp.", None, {("lamp", "left_of", "sofa")},
+     set()),
+])
+def test_repeated_mentions_and_sentence_ends(prompt, expected_objects, present, absent):
+    if expected_objects is not None:
+        assert objects(prompt) == expected_objects
+    found = relations(prompt)
+    assert present <= found, found
+    assert not absent & found, found
+
+
+@pytest.mark.parametrize("prompt,present,absent", [
+    # a second "it" in the clause is the first one's group
+    ("a desk, a chair behind it and a plant on the shelf next to it",
+     {("chair", "behind", "desk"), ("shelf", "next_to", "desk")}, {("chair", "above", "shelf")}),
+    # after a verb, "it" passes over a group that was only a relation's object
+    ("The bus was parked next to the statue, and four cyclists waited behind it.",
+     {("cyclist", "behind", "bus")}, {("cyclist", "behind", "statue")}),
+    # a list after "with" rests on the group before "with"
+    ("a tray with a teapot and two cups on it",
+     {("teapot", "above", "tray"), ("cup", "above", "tray")}, {("cup", "above", "teapot")}),
+    # "with X <participle> REL Y": X is where the relation says
+    ("a dog chewing a bone, with the other bone buried under the rug",
+     {("bone", "below", "rug")}, {("dog", "below", "rug")}),
+    # "into" a non-container is a motion, not a place; a "... case" is a container
+    ("the cat ran into the table and sat beside a vase", {("cat", "next_to", "vase")},
+     {("cat", "near", "table")}),
+    ("coins dropped into a guitar case", {("coin", "inside", "guitar case")}, set()),
+    # "on his right": right of him
+    ("a boy stood by the fence, with a goat on his right", {("goat", "right_of", "boy")}, set()),
+    # a place said before its object belongs to the next object
+    ("On the left there is a lighthouse, and on the right a sailboat.",
+     {("lighthouse", "left_of", "sailboat")}, {("sailboat", "left_of", "lighthouse")}),
+    ("On the left of the painting stands a windmill, and on the right a cottage.",
+     {("windmill", "left_of", "cottage")}, set()),
+])
+def test_pronouns_lists_and_places(prompt, present, absent):
+    found = relations(prompt)
+    assert present <= found, found
+    assert not absent & found, found
+
+
+@pytest.mark.parametrize("prompt,expected", [
+    # a known noun before an unknown head is a modifier: no "stone" box; the head is boxed
+    # only where a bare unknown word would be (next to a relation)
+    ("two ducks swimming beside a stone quay, and a gull", {"duck": 2, "quay": 1, "gull": 1}),
+    # an adjective after the noun is no head
+    ("a laptop open on the desk, and a lamp", {"laptop": 1, "desk": 1, "lamp": 1}),
+    ("a toolbox under a shelf full of paint cans", {"toolbox": 1, "shelf": 1, "can": 2}),
+])
+def test_unknown_compound_heads(prompt, expected):
+    assert objects(prompt) == expected
+
+
+@pytest.mark.parametrize("prompt,subject,kind,obj", [
+    # stacked on one group that sits beside another: straight above, not on a diagonal
+    ("four cups on a tray and a teapot next to the tray", "cup", "above", "tray"),
+    ("four cups on a tray and a teapot next to the tray", "teapot", "next_to", "tray"),
+    # in a cell shared with others, the group next to a neighbour sits on its side
+    ("a cat beside the laptop, a mug and three books to the left of the laptop",
+     "cat", "next_to", "laptop"),
+])
+def test_every_box_keeps_its_relation(prompt, subject, kind, obj):
+    layout = RulePlanner().plan(prompt)
+    subjects = [o.box for o in layout.objects if o.label == subject]
+    objects_ = [o.box for o in layout.objects if o.label == obj]
+    assert subjects and objects_
+    assert all(any(box_relation_holds(kind, s, o) for o in objects_) for s in subjects), \
+        layout.objects

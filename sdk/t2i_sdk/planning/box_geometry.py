@@ -215,7 +215,8 @@ def _shelves(sizes: list[tuple[float, float]]) -> list[list[int]]:
 
 def _place_component(comp: _Component, rect: Rect, counts: Sequence[int],
                      weights: Sequence[float], placements: Sequence[str],
-                     pulls: Sequence[float], out: dict[int, tuple[Rect, float, float]]) -> None:
+                     pulls: Sequence[float], sides: Sequence[int],
+                     out: dict[int, tuple[Rect, float, float]]) -> None:
     """Each group's cell share and its row's vertical position (shared, so that groups side
     by side in a row always overlap vertically)."""
     x0, y0, x1, y1 = rect
@@ -227,7 +228,9 @@ def _place_component(comp: _Component, rect: Rect, counts: Sequence[int],
         places = row_places[r]
         pos = VERTICAL_POSITION[next(iter(places))] if len(places) == 1 \
             else VERTICAL_POSITION["free"]
-        # Groups sharing a cell have no relation between them: side by side is safe.
+        # Groups sharing a cell have no relation between them: side by side is safe; the
+        # ones next to / near a group in a column to the right go last (left: first).
+        members = sorted(members, key=lambda g: sides[g])
         widths = [_grid_shape(counts[g])[0] * weights[g] for g in members]
         for g, (gx0, gx1) in zip(members, _split(*xs[c], widths)):
             out[g] = ((gx0, ys[r][0], gx1, ys[r][1]), pos, pulls[g])
@@ -246,6 +249,56 @@ def _horizontal_pulls(cols: list[int], relations) -> list[float]:
     return [sum(t) / len(t) if t else 0.5 for t in toward]
 
 
+def _near_sides(cols: list[int], relations) -> list[int]:
+    """Per group: how many groups it is next to / near in a column to its right, less those
+    to its left (where in a shared cell it should sit)."""
+    sides = [0] * len(cols)
+    for subj, kind, obj, _ in relations:
+        if kind in ("next_to", "near") and cols[subj] != cols[obj]:
+            step = 1 if cols[obj] > cols[subj] else -1
+            sides[subj] += step
+            sides[obj] -= step
+    return sides
+
+
+def _free(dag: _Dag) -> list[bool]:
+    """Nodes with no edge in ``dag``."""
+    linked = [False] * len(dag.succ)
+    for u, vs in enumerate(dag.succ):
+        for v in vs:
+            linked[u] = linked[v] = True
+    return [not x for x in linked]
+
+
+def _align(cols: list[int], rows: list[int], horiz: _Dag, vert: _Dag, relations) -> None:
+    """A group related to another only vertically takes its column ("cupcakes on a plate"
+    next to a glass: the cupcakes stand over the plate, not over the glass), and one related
+    only horizontally takes its row, so the relation reads straight, not on a diagonal."""
+    no_h, no_v = _free(horiz), _free(vert)
+    for subj, kind, obj, _ in relations:
+        if kind in VERTICAL_KINDS:
+            if no_h[subj] and not no_h[obj]:
+                cols[subj] = cols[obj]
+            elif no_h[obj] and not no_h[subj]:
+                cols[obj] = cols[subj]
+        elif kind in HORIZONTAL_KINDS:
+            if no_v[subj] and not no_v[obj]:
+                rows[subj] = rows[obj]
+            elif no_v[obj] and not no_v[subj]:
+                rows[obj] = rows[subj]
+
+
+def _share_pulls(pulls: list[float], cols: list[int], horiz: _Dag, relations) -> None:
+    """A group stacked over or under another in its column sits where that one sits."""
+    no_h = _free(horiz)
+    for subj, kind, obj, _ in relations:
+        if kind in VERTICAL_KINDS and cols[subj] == cols[obj]:
+            if no_h[subj] and not no_h[obj]:
+                pulls[subj] = pulls[obj]
+            elif no_h[obj] and not no_h[subj]:
+                pulls[obj] = pulls[subj]
+
+
 def _tile(counts: Sequence[int], relations, weights: Sequence[float], placements: Sequence[str],
           notes: list[str]) -> list[tuple[Rect, float, float]]:
     """Rect, vertical position and horizontal pull per group, relations holding between
@@ -253,7 +306,10 @@ def _tile(counts: Sequence[int], relations, weights: Sequence[float], placements
     n = len(counts)
     horiz, vert = _build_dags(n, relations, notes)
     cols, rows = horiz.layers(), vert.layers()
+    _align(cols, rows, horiz, vert, relations)
     pulls = _horizontal_pulls(cols, relations)
+    _share_pulls(pulls, cols, horiz, relations)
+    sides = _near_sides(cols, relations)
     comps = [_make_component(g, cols, rows, counts, weights)
              for g in _components(n, relations)]
     shelves = _shelves([c.size for c in comps])
@@ -262,7 +318,7 @@ def _tile(counts: Sequence[int], relations, weights: Sequence[float], placements
     for shelf, (sy0, sy1) in zip(shelves, _split(0.0, 1.0, shelf_h)):
         for i, (sx0, sx1) in zip(shelf, _split(0.0, 1.0, [comps[i].size[0] for i in shelf])):
             _place_component(comps[i], (sx0, sy0, sx1, sy1), counts, weights, placements,
-                             pulls, cells)
+                             pulls, sides, cells)
     return [cells[g] for g in range(n)]
 
 

@@ -66,6 +66,19 @@ ADJECTIVE_EXCEPTIONS = frozenset((
     "glass", "brass", "plus", "bus", "gas", "dress", "glasses", "boss", "moss",
 ))
 _VERB_SUFFIXES = ("ing", "ed", "ly")
+# Participles that do not end in -ing/-ed: "with the lid left open", "with a coat hung on it".
+IRREGULAR_PARTICIPLES = frozenset((
+    "hidden", "hung", "held", "left", "built", "made", "seen", "stuck", "thrown", "drawn",
+    "grown", "fallen", "set", "put", "laid", "lain", "spread", "worn", "shown", "caught",
+    "kept", "found", "sold", "brought", "bought", "lit", "sunk", "spun", "split", "shut",
+    "torn", "broken", "frozen", "woven", "strewn", "sewn", "bound", "wound", "stuck", "slung",
+))
+
+
+def is_participle(word: str) -> bool:
+    """"sitting", "tossed", "hidden": a verb form that does not make a clause of its own
+    ("with coins tossed into a case"); "stands", "was", "sat" do."""
+    return word.endswith(("ing", "ed")) or word in IRREGULAR_PARTICIPLES
 
 
 def looks_like_verb(word: str) -> bool:
@@ -83,9 +96,12 @@ def looks_like_verb(word: str) -> bool:
 # Depth, containment and 2D relations, as written -> the agreed relation kinds.
 RELATION_PHRASES = {
     "left_of": ("left of", "to the left of", "on the left of", "on the left side of",
-                "to the left side of", "at the left of", "at the left side of"),
+                "to the left side of", "at the left of", "at the left side of",
+                "on the left-hand side of", "to the left-hand side of", "left-hand side of"),
     "right_of": ("right of", "to the right of", "on the right of", "on the right side of",
-                 "to the right side of", "at the right of", "at the right side of"),
+                 "to the right side of", "at the right of", "at the right side of",
+                 "on the right-hand side of", "to the right-hand side of",
+                 "right-hand side of"),
     "above": ("above", "over", "on top of", "atop", "on the top of", "at the top of",
               "hovering over", "floating above", "perched on", "sitting on top of",
               "high above"),

@@ -39,6 +39,13 @@ SCENE_NOUNS = frozenset(nouns.SCENE) - OBJECT_NOUNS
 # "in a poncho" describes its wearer; "in a hamper" is inside it.
 CLOTHING = nouns.CLOTHING | VOCABULARY["worn"]
 CONTAINERS = nouns.CONTAINERS | VOCABULARY["container"]
+# Head words that make a compound a container: "a guitar case", "a toy box", "a tool bag".
+CONTAINER_HEADS = frozenset(w for w in CONTAINERS if " " not in w) | {"case"}
+
+
+def is_container(label: str) -> bool:
+    """Can things be "in" it: a listed container or a compound on a container head word."""
+    return label in CONTAINERS or label.rsplit(" ", 1)[-1] in CONTAINER_HEADS
 # Verbs too: a noun only right after a count word, determiner, colour or another noun.
 AMBIGUOUS_NOUNS = frozenset((
     "watch", "ring", "fly", "present", "iron", "fan", "bow", "seal", "bat", "star", "tie",

@@ -31,16 +31,20 @@ _LEAD_IN_RE = re.compile(
     r"depiction)\s+of\s+")
 _THERE_IS_RE = re.compile(r"^\s*there\s+(?:is|are)\s+")
 _GREY_RE = re.compile(r"\bgrey\b")
+# "?" and "!" end a sentence as "." does; ":" ends a clause ("a desk setup: 2 monitors").
+_SENTENCE_END_RE = re.compile(r"[?!]+")
+_COLON_RE = re.compile(r":(?!\d)")
 # Quoted text is a title or a sign's words, never objects: "a poster that says "two cats"".
 _QUOTED_RE = re.compile(r"\"[^\"]{0,400}\"|\u201c[^\u201c\u201d]{0,400}\u201d|"
                         r"\u2018[^\u2018\u2019]{0,400}\u2019|(?<![\w])'[^']{0,400}'(?![\w])")
 
 
 def normalize(prompt: str) -> str:
-    """Lower-case, "grey" -> "gray", quoted text dropped, without a "a photo of" /
-    "there is" lead-in."""
+    """Lower-case, "grey" -> "gray", quoted text dropped, "?" / "!" as "." and ":" as ";",
+    without a "a photo of" / "there is" lead-in."""
     text = _QUOTED_RE.sub(" ", prompt.lower())
     text = _GREY_RE.sub("gray", text)
+    text = _COLON_RE.sub(";", _SENTENCE_END_RE.sub(".", text))
     text = _LEAD_IN_RE.sub("", text, count=1)
     return _THERE_IS_RE.sub("", text, count=1)
 

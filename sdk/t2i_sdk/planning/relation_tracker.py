@@ -58,14 +58,22 @@ class RelationTracker:
         self.notes: list[str] = []
         self.hints: dict[int, str] = {}  # group -> absolute position ("left", "top", ...)
         self.open: _Open | None = None
-        self.fronted: tuple[str, str, int | None] | None = None  # (kind, phrase, anchor)
+        # (kind, phrase, anchor, first subject): "Behind the barn, four horses ..."
+        self.fronted: tuple[str, str, int | None, int] | None = None
         self.last: _Open | None = None  # the last completed relation
         self.last_object = -1
+        self.last_next = -1  # the group index a list continuing the last object would get
         self.clause_first = 0  # first group of the current clause
         self.clause_start = 0  # first group a coming relation may take as its subject
         self.joined = self.comma = self.verb_gap = self.with_gap = False
-        self.and_word = False
+        self.and_word = self.finite_gap = False  # finite: "stands", not "standing"
         self.extended: dict[int, list[SpatialRelation]] = {}  # "X above A and B": B's
+        # "the fireplace" again: the earlier group, as the subject of what follows
+        self.mentioned: int | None = None
+        self.last_it: int | None = None  # the group "it" last stood for, in this clause
+        self.anchors: set[int] = set()  # groups that are a relation's object
+        self.placed: set[int] = set()  # groups that are a relation's subject
+        self.pending_hint: str | None = None  # "on the right a zebra": the next group's place
 
     # --- events from the chunker --------------------------------------------------------------
 
@@ -74,14 +82,16 @@ class RelationTracker:
         self.comma = self.comma or word == ","
         self.and_word = self.and_word or word == "and"
 
-    def gap(self, *, verb: bool, with_word: bool = False) -> None:
+    def gap(self, *, verb: bool, with_word: bool = False, finite: bool = False) -> None:
         self.joined = False
         self.verb_gap = self.verb_gap or verb
+        self.finite_gap = self.finite_gap or finite
         self.with_gap = self.with_gap or with_word
 
     def clause_end(self) -> None:
         self.drop_open()
-        self.fronted = None
+        self.flush_hint()
+        self.fronted = self.mentioned = self.last_it = None
         self.clause_first = self.clause_start = len(self.groups)
         self.joined = self.comma = self.verb_gap = self.with_gap = False
 
@@ -98,23 +108,38 @@ class RelationTracker:
             for s in op.subjects:
                 self.hints[s] = position
 
+    def fronted_as_hint(self) -> None:
+        """"On the left of the picture there's a giraffe": a place for the next group."""
+        kind = self.fronted[0] if self.fronted is not None else ""
+        self.fronted = None
+        self.pending_hint = _HINT_OF_KIND.get(kind)
+
+    def flush_hint(self) -> None:
+        """A place said last with nothing after it ("a bird, on the right") is the last
+        group's."""
+        if self.pending_hint is not None:
+            self.hint(self.pending_hint)
+            self.pending_hint = None
+
     def hint(self, position: str) -> None:
         if self.groups:
             self.hints[len(self.groups) - 1] = position
 
     def open_relation(self, kind: str, phrase: str, *, conditional: bool = False,
-                      plain: bool = False) -> None:
+                      plain: bool = False, clause_initial: bool = True) -> None:
         """A relation phrase; ``conditional``: a preposition such as "on" ("a box on the
         desk" is about the box even after "inside a box"); ``plain``: the last listed
-        groups are the subjects, whatever came before ("with a vase on it")."""
+        groups are the subjects, whatever came before ("with a vase on it");
+        ``clause_initial``: the phrase opens its clause, so with no subject yet it is fronted
+        ("Behind the barn, four horses"), not a verb's particle ("... knocking over a tower")."""
         subjects = self._subjects(conditional=conditional, plain=plain)
         verbal = self.verb_gap or self.comma
         for s in subjects:  # "... and two armchairs in front of it": no shared object
             for r in self.extended.pop(s, ()):
                 self.relations.remove(r)
                 self._seen.discard((r.subject, r.kind, r.object))
-        if not subjects and len(self.groups) == self.clause_first:
-            self.fronted = (kind, phrase, None)  # "Behind the red barn, four horses ..."
+        if not subjects and len(self.groups) == self.clause_first and clause_initial:
+            self.fronted = (kind, phrase, None, 0)  # "Behind the red barn, four horses ..."
             self.open = None
             return
         self.open = _Open(kind, phrase, subjects, verbal) if subjects else None
@@ -130,13 +155,36 @@ class RelationTracker:
         self._refer_back(op, word)
 
     def _refer_back(self, op: _Open, word: str) -> bool:
-        for g in range(max(op.subjects) - 1, -1, -1):
-            if self._fits_pronoun(g, word):
-                op.subjects = [s for s in op.subjects if s > g]
-                self._relate(op, g)
-                return True
-        self.drop_open()
-        return False
+        """The pronoun's group: the last fitting one before the last subject, except that
+        - "a blanket with a basket and three sandwiches on it": a list after "with" rests on
+          (or is in) the group before "with";
+        - "an armchair, a lamp behind it and a table next to it": a second "it" in a clause is
+          the first one's group;
+        - "the sleigh was parked next to the chimney, and the reindeer waited in front of
+          it": after a verb, a group that was only a relation's object is passed over for
+          the one before it."""
+        first = min(op.subjects)
+        if op.kind in ("above", "inside") and first > 0 and self.roles[first].after_with \
+                and all(s == first or self.roles[s].joined for s in op.subjects) \
+                and self._fits_pronoun(first - 1, word):
+            return self._refer_to(op, first - 1, word)
+        fitting = [g for g in range(max(op.subjects) - 1, -1, -1) if self._fits_pronoun(g, word)]
+        if not fitting:
+            self.drop_open()
+            return False
+        pick = fitting[0]
+        if word == "it" and self.last_it in fitting:
+            pick = self.last_it
+        elif op.verbal:
+            pick = next((g for g in fitting if g not in self.anchors), pick)
+        op.subjects = [s for s in op.subjects if s > pick] or op.subjects
+        return self._refer_to(op, pick, word)
+
+    def _refer_to(self, op: _Open, g: int, word: str) -> bool:
+        self._relate(op, g)
+        if word == "it":
+            self.last_it = g
+        return True
 
     def bare_relation_end(self) -> None:
         """"looking for two mice below": a relation word with no object points back at the
@@ -155,14 +203,36 @@ class RelationTracker:
                                     after_verb=self.verb_gap, after_with=self.with_gap,
                                     via_preposition=via_preposition))
         self.joined = self.comma = self.verb_gap = self.with_gap = self.and_word = False
+        self.finite_gap = False
+        self.mentioned = None
+        if self.pending_hint is not None:
+            self.hints[new] = self.pending_hint
+            self.pending_hint = None
         if self.open is not None:
             self._relate(self.open, new)
-        elif tight and self.last is not None and self.last_object == new - 1:
+        elif tight and self.last is not None and self.last_next == new:
             before = len(self.relations)
             self._relate(self.last, new, keep_clause=True)  # "X above A and B"
             self.extended[new] = self.relations[before:]
         self._fronted_step(new)
         return new
+
+    def mention(self, g: int) -> None:
+        """"the fireplace" again, after "a fireplace": no new group; the open relation (or a
+        fronted one) takes group ``g`` as its object, or ``g`` is the subject of the next."""
+        self.joined = self.comma = self.verb_gap = self.with_gap = self.and_word = False
+        if self.open is not None:
+            self._relate(self.open, g)
+            self.clause_start = len(self.groups)
+            self.last_next = len(self.groups)
+            self.mentioned = None
+            return
+        if self.fronted is not None and self.fronted[2] is None:
+            kind, phrase, _, _ = self.fronted
+            self.fronted = (kind, phrase, g, len(self.groups))
+            self.clause_start = len(self.groups)
+            return
+        self.mentioned = g
 
     # --- helpers ---------------------------------------------------------------------------
 
@@ -171,18 +241,18 @@ class RelationTracker:
             if s != obj:
                 self._add_relation(SpatialRelation(s, op.kind, obj, op.phrase))
         self.open = None
-        self.last, self.last_object = op, obj
+        self.last, self.last_object, self.last_next = op, obj, obj + 1
         if not keep_clause:
             self.clause_start = max(self.clause_start, obj + 1)
 
     def _fronted_step(self, new: int) -> None:
         if self.fronted is None:
             return
-        kind, phrase, anchor = self.fronted
+        kind, phrase, anchor, first = self.fronted
         if anchor is None:
-            self.fronted = (kind, phrase, new)
+            self.fronted = (kind, phrase, new, new + 1)
             self.clause_start = new + 1
-        elif new == anchor + 1 or self.roles[new].joined:
+        elif new == first or self.roles[new].joined:
             self._add_relation(SpatialRelation(new, kind, anchor, phrase))
         else:
             self.fronted = None
@@ -191,16 +261,23 @@ class RelationTracker:
         last = len(self.groups) - 1
         if last < 0:
             return []
+        if self.mentioned is not None:
+            return [self.mentioned]
         if last < self.clause_start:  # a chain: "A above B left of C"
             verbal = self.last is not None and (self.last.verbal or self.verb_gap)
             if self.last is not None and (self.comma or verbal and not conditional):
                 return list(self.last.subjects)
             return [last] if last >= self.clause_first else []
         first = last
+        # "a lamp behind it and books on the table": a listed group that already has its own
+        # relation does not share the next one
         while first > self.clause_start and self.roles[first].joined and not (
-                self.verb_gap and self.roles[first].new_clause):
+                self.verb_gap and self.roles[first].new_clause) and first - 1 not in self.placed:
             first -= 1
         role = self.roles[first]
+        if role.after_with and self.verb_gap and not self.finite_gap and not self.comma:
+            # "with the other slipper hidden under the couch": the slipper is hidden
+            return list(range(first, last + 1))
         if not plain and first > self.clause_start and (role.after_with or role.after_verb and (
                 self.verb_gap or self.comma)):
             return self._listed_from(self.clause_start, last)
@@ -222,6 +299,7 @@ class RelationTracker:
 
     def relate_hints(self) -> None:
         """"X on the left ... Y on the right" -> X left of Y (and top/bottom -> above)."""
+        self.flush_hint()
         for first, kind, second in _OPPOSITE_HINTS:
             subjects = [g for g, h in self.hints.items() if h == first]
             objects = [g for g, h in self.hints.items() if h == second]
@@ -233,4 +311,6 @@ class RelationTracker:
         key = (r.subject, r.kind, r.object)
         if key not in self._seen:
             self._seen.add(key)
+            self.anchors.add(r.object)
+            self.placed.add(r.subject)
             self.relations.append(r)

@@ -27,6 +27,21 @@ from t2i_sdk.planning.relation_tracker import RelationTracker
 MAX_GROUPS = MAX_GLIGEN_OBJECTS
 # Modifiers before the noun and words of an "of ..." tail kept in a group's phrase.
 MAX_PHRASE_WORDS = 12
+_CLAUSE_OPENERS = frozenset((",", ";", ".", "and", "but", "then", "while", "where", "so",
+                             "or", "when", "whereas", "meanwhile"))
+_POSSESSIVE_PRONOUNS = {"his": "him", "her": "her", "its": "it", "their": "them"}
+_NOUN_BEFORE_WORDS = frozenset(("with", "without", "of"))
+# After a noun, these describe where or how it is; they are no head noun ("a cat alone").
+_PREDICATIVES = frozenset((
+    "alone", "asleep", "awake", "outside", "together", "again", "too", "here", "there",
+    "today", "tonight", "overhead", "upstairs", "downstairs", "underwater", "afloat",
+    "aloft", "ablaze", "apart", "away", "back", "home", "indoors", "outdoors", "abroad",
+    "ahead", "aside", "afar", "below", "above", "nearby", "everywhere", "somewhere", "now",
+    "once", "twice", "style", "vibes", "aesthetic", "please", "pls", "plz", "lol", "thanks",
+    "thx", "ok", "okay", "haha", "open", "full", "empty", "closed", "shut", "ready", "alive",
+    "dead", "wide", "ajar", "high", "low", "upright", "sideways", "nearby", "first", "last",
+))
+_DEFINITE = frozenset(("the", "this", "that", "these", "those"))
 _MAX_RUN_NOUNS = 3  # "stone bridge": earlier nouns of a run are modifiers of the last
 # After a picture word these make it the medium: "a picture where", "a poster with".
 _MEDIUM_FOLLOWERS = frozenset(("with", "where", "for", "of", "that", "which", "showing",
@@ -84,13 +99,20 @@ class SentenceChunker:
         rel = tr.match(tr.RELATIONS, words, i)
         if rel is not None:
             self._flush()
-            self.rel.open_relation(rel[0], " ".join(words[i:i + rel[1]]))
+            self.rel.open_relation(rel[0], " ".join(words[i:i + rel[1]]),
+                                   clause_initial=self._clause_initial(i))
             self.relation_end = i + rel[1]
             return i + rel[1]
+        own_side = self._own_side(i)
+        if own_side is not None:
+            return own_side
         absolute = tr.match(tr.ABSOLUTES, words, i)
         if absolute is not None:
             self._flush()
-            self.rel.hint(absolute[0])
+            if self._clause_initial(i):
+                self.rel.pending_hint = absolute[0]  # "..., and on the right a zebra"
+            else:
+                self.rel.hint(absolute[0])
             return i + absolute[1]
         if w in gw.CONDITIONAL_PREPOSITIONS:
             self._flush()
@@ -124,10 +146,18 @@ class SentenceChunker:
             return self._count(i, *count)
         ch = self.chunk
         after_modifier = ch is not None and (ch.determined or bool(ch.mods) or bool(ch.nouns))
+        # "loaded with presents": no verb follows "with" or "of"
+        after_modifier = after_modifier or (i > 0 and words[i - 1] in _NOUN_BEFORE_WORDS)
         noun = tr.noun_at(words, i, after_modifier=after_modifier,
                           after_aux=i > 0 and words[i - 1] in gw.AUXILIARIES)
         if noun is not None:
             return self._noun(i, *noun)
+        if ch is not None and ch.nouns and ch.tail is None and ch.noun_end == i \
+                and not ch.plural and self._unknown_head(i):
+            ch.mods.extend(ch.nouns)  # "a stone jetty": the stone only says what it is made of
+            ch.mods.append(w)
+            ch.nouns, ch.end = [], i + 1
+            return i + 1
         if ch is not None and ch.nouns:
             if ch.tail is not None and not ch.tail_noun and not tr.is_gap_word(w) \
                     and not gw.looks_like_verb(w):
@@ -144,6 +174,43 @@ class SentenceChunker:
             self._gap(w)
             return i + 1
         return self._modifier(i)
+
+    def _own_side(self, i: int) -> int | None:
+        """"a hut stood on his left": left of him (the pronoun's group). Returns the index
+        after the phrase, or None when there is none at ``i``."""
+        words = self.words
+        if words[i] not in ("on", "to", "at") or i + 2 >= len(words) \
+                or words[i + 1] not in _POSSESSIVE_PRONOUNS or words[i + 2] not in ("left", "right"):
+            return None
+        end = i + 3 + (i + 3 < len(words) and words[i + 3] in ("side", "hand", "flank"))
+        if not self._ends_phrase(end):
+            return None
+        self._flush()
+        self.rel.open_relation(f"{words[i + 2]}_of", " ".join(words[i:end]), plain=True,
+                               clause_initial=False)
+        self.rel.pronoun_object(_POSSESSIVE_PRONOUNS[words[i + 1]])
+        self.relation_end = end
+        return end
+
+    def _unknown_head(self, i: int) -> bool:
+        """Is the word at ``i``, outside the lexicon right after a known noun, the head of
+        their compound ("a stone jetty", "the chicken coop")? Only a noun-shaped word that
+        ends the phrase (punctuation, a relation, a list word, a verb)."""
+        w, words = self.words[i], self.words
+        if not tr.may_be_unknown_noun(w) or gw.looks_like_verb(w) or w in _PREDICATIVES \
+                or w in lx.DETERMINERS or w in lx.QUANTIFIERS or w in lx.NUMBER_WORDS:
+            return False
+        # not at the very end, nor before a verb or a preposition: "a fence lol", "my dog rex
+        # sat", "a laptop open on the desk", "a shelf full of cans"
+        j = i + 1
+        return j < len(words) and (words[j] in ",;." or bool(
+            tr.match(tr.COORDINATORS, words, j) or tr.match(tr.RELATIONS, words, j)
+            or tr.match(tr.BREAKS, words, j) == ("end", 1)))
+
+    def _clause_initial(self, i: int) -> bool:
+        """Does the phrase at ``i`` open a clause (prompt start, after punctuation or a
+        conjunction), rather than follow a verb ("knocking over a tower")?"""
+        return i == 0 or self.words[i - 1] in _CLAUSE_OPENERS
 
     def _ends_phrase(self, j: int) -> bool:
         """Nothing of a noun phrase at ``j``: "next to her." vs "next to her car"."""
@@ -167,7 +234,8 @@ class SentenceChunker:
         """A word between phrases: drops a phrase that has no noun yet ("a soft, ...")."""
         self.chunk = None
         self.possessor = None
-        self.rel.gap(verb=gw.looks_like_verb(word))
+        verb = gw.looks_like_verb(word)
+        self.rel.gap(verb=verb, finite=verb and not gw.is_participle(word))
 
     def _pronoun(self, word: str) -> None:
         """"a table with a vase on it", "a lamp hung above it"."""
@@ -261,6 +329,9 @@ class SentenceChunker:
         if head in nouns.STYLE_NOUNS and not self._framed_thing(ch):
             if self.rel.open and ch.count is None and ch.determined:
                 return self.rel.open_as_hint()  # "on the bottom of the picture"
+            if self.rel.fronted is not None and self.rel.fronted[2] is None \
+                    and ch.count is None and ch.determined:
+                return self.rel.fronted_as_hint()  # "On the left of the picture, a giraffe"
             return self.rel.drop_open()  # "digital painting", "a picture where ..."
         if head not in lx.OBJECT_NOUNS and head not in nouns.STYLE_NOUNS:
             return self.rel.drop_open()
@@ -272,7 +343,8 @@ class SentenceChunker:
         if possessor is not None:
             self._emit_possessor(possessor)
         if kind is not None:
-            self.rel.open_relation(kind, prep[0], conditional=True)
+            self.rel.open_relation(kind, prep[0], conditional=True,
+                                   clause_initial=self._clause_initial(prep[1]))
         self._emit(ch, head, via_preposition=prep is not None)
 
     def _emit_possessor(self, possessor: _Chunk) -> None:
@@ -294,8 +366,10 @@ class SentenceChunker:
         if word in ("on", "onto", "upon"):
             return "above"
         if word in ("in", "into"):
-            if head in lx.CONTAINERS or not head:
+            if not head or lx.is_container(head):
                 return "inside"
+            if word == "into":
+                return None  # "bumped into the sofa": a motion, not a place
             return "worn" if head in lx.CLOTHING else "near"
         if word == "by":  # "painted by a child", ", by a famous painter": who, not where
             before = self.words[at - 1] if at > 0 else ","
@@ -320,7 +394,8 @@ class SentenceChunker:
                 or tr.match(tr.BREAKS, words, j) or words[j] in gw.CONDITIONAL_PREPOSITIONS)):
             return None
         *before, word = ch.mods
-        if any(not lx.normalize_color(b) for b in before) or not tr.may_be_unknown_noun(word):
+        if any(not lx.normalize_color(b) and b not in lx.KNOWN_NOUNS for b in before) \
+                or not tr.may_be_unknown_noun(word):
             return None
         next_is_relation = j < len(words) and tr.match(tr.RELATIONS, words, j) is not None
         if ch.count < 2 and not (self.rel.open or next_is_relation):
@@ -347,7 +422,24 @@ class SentenceChunker:
         article = "an" if body[0] in "aeiou" else "a"
         group = ObjectGroup(label=label, count=count, color=color,
                             phrase=clip_phrase(f"{article} {body}"))
+        earlier = self._antecedent(ch, label)
+        if earlier is not None:
+            self.rel.mention(earlier)
+            return
         self.rel.add(group, via_preposition=via_preposition)
+
+    def _antecedent(self, ch: _Chunk, label: str) -> int | None:
+        """"a fireplace ... in front of the fireplace": a definite phrase ("the", "this",
+        "these", no count) naming an earlier group's label, or the head of its compound ("a
+        pickup truck ... the truck"), in the same number, is that group, not a new one."""
+        if ch.count is not None or self.words[ch.start] not in _DEFINITE:
+            return None
+        for g in range(len(self.rel.groups) - 1, -1, -1):
+            group = self.rel.groups[g]
+            if (group.label == label or group.label.endswith(" " + label)) \
+                    and (group.count > 1) == ch.plural:
+                return g
+        return None
 
     def _text(self, start: int, end: int) -> str:
         return self.text[self.spans[start][0]:self.spans[end - 1][1]].strip(" ,;.")
