@@ -1,6 +1,6 @@
 """Does the drafter put each object in its box? Ablations behind bundles/shapes/TRAINING.md.
 
-    python benchmarks/grounding_ablation.py NAME=BUNDLE [NAME=BUNDLE ...] [--betas 0.3 1.0]
+    python benchmarks/grounding_ablation.py NAME=BUNDLE [NAME=BUNDLE ...] [--betas 0.3 1.0] [--box-mask]
 
 For each bundle and each GLIGEN ``gligen_scheduled_sampling_beta`` (share of denoising steps
 that see the boxes), three measurements, same seeds everywhere:
@@ -122,6 +122,9 @@ def main(argv=None) -> int:
     p.add_argument("--sensitivity-only", action="store_true", help="only the box-sensitivity check")
     p.add_argument("--per-category", type=int, default=16, help="suite prompts per category")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--box-mask", action="store_true",
+                   help="run each drafter box-masked (t2i_engines.pytorch.gligen_box_mask), "
+                        "whatever it was trained with: the training-free row")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "shapes" / "grounding_ablation.json"))
     args = p.parse_args(argv)
     import torch
@@ -135,10 +138,15 @@ def main(argv=None) -> int:
     for spec in args.bundles:
         name, _, bundle = spec.partition("=")
         pipe = Pipeline.from_pretrained(bundle, device="cpu", calibrate=False)
+        if args.box_mask:
+            from t2i_engines.pytorch.gligen_box_mask import make_box_masked
+            make_box_masked(pipe.drafter.engine.pipe.unet)
+        masked = any(type(m).__name__ == "BoxMaskedFuser"
+                     for m in pipe.drafter.engine.pipe.unet.modules())
         sensitivity = box_sensitivity(pipe.drafter.engine.pipe)
         for beta in [None] if args.sensitivity_only else args.betas:  # the loss has no beta
             start = time.monotonic()
-            record = {"name": name, "bundle": bundle, "gligen_beta": beta,
+            record = {"name": name, "bundle": bundle, "gligen_beta": beta, "box_mask": masked,
                       "box_sensitivity": sensitivity}
             if beta is not None:
                 pipe.drafter.engine.gligen_beta = beta
