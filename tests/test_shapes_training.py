@@ -232,10 +232,11 @@ def test_a_box_masked_drafter_is_marked_and_bundled_so(trained_run, tmp_path, ca
 
 def test_unet_channels_is_for_the_drafter_only(tmp_path, capsys):
     for argv in (["refiner", "--unet-channels", "8,16"], ["drafter", "--unet-channels", "8,x"],
-                 ["refiner", "--box-mask"]):
+                 ["refiner", "--box-mask"], ["drafter", "--caption-only-drop", "2"],
+                 ["vae", "--caption-only-drop", "0.3"]):
         with pytest.raises(SystemExit) as exit_:  # argparse: usage + one line, exit 2
             main([*argv, "--run-dir", str(tmp_path)])
-        assert exit_.value.code == 2 and "--unet-channels" in capsys.readouterr().err
+        assert exit_.value.code == 2 and argv[1] in capsys.readouterr().err
     assert not any(tmp_path.iterdir())  # nothing was started
 
 

@@ -37,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--box-mask", action="store_true",
                         help="drafter: box-masked GLIGEN fusers (each object attends only to "
                              "its box)")
+    parser.add_argument("--caption-only-drop", type=float, default=None,
+                        help="drafter: share of grounded samples trained without their caption "
+                             "(default 0)")
     parser.add_argument("--tiny", action="store_true", help="toy sizes, for smoke tests")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     return parser
@@ -66,7 +69,8 @@ def stage_configs(tiny: bool) -> dict:
 def run_stage(stage: str, run_dir: Path, steps: int | None, minutes: float | None,
               tiny: bool = False, progress: bool = True, decoder_only: bool = False,
               unet_channels: tuple[int, ...] | None = None,
-              high_noise_gamma: float | None = None, box_mask: bool = False) -> dict:
+              high_noise_gamma: float | None = None, box_mask: bool = False,
+              caption_only_drop: float | None = None) -> dict:
     """Train one stage; returns its summary."""
     from t2i_training.shapes.clip_train import train_clip
     from t2i_training.shapes.drafter_train import train_drafter
@@ -84,11 +88,13 @@ def run_stage(stage: str, run_dir: Path, steps: int | None, minutes: float | Non
         if stage != "vae":
             raise ValueError("--decoder-only applies to the vae stage only")
         cfg = replace(cfg, decoder_only=True)
-    if unet_channels or high_noise_gamma is not None or box_mask:
+    if unet_channels or high_noise_gamma is not None or box_mask or caption_only_drop is not None:
         if stage != "drafter":
-            raise ValueError("--unet-channels, --high-noise-gamma and --box-mask apply to the "
-                             "drafter only")
+            raise ValueError("--unet-channels, --high-noise-gamma, --box-mask and "
+                             "--caption-only-drop apply to the drafter only")
         cfg = replace(cfg, box_mask=box_mask)
+        if caption_only_drop is not None:
+            cfg = replace(cfg, caption_only_drop=caption_only_drop)
         if unet_channels:
             cfg = replace(cfg, unet=replace(cfg.unet, channels=tuple(unet_channels)))
         if high_noise_gamma is not None:
@@ -105,6 +111,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--high-noise-gamma applies to the drafter stage only")
     if args.box_mask and args.stage != "drafter":
         parser.error("--box-mask applies to the drafter stage only")
+    if args.caption_only_drop is not None and (args.stage != "drafter"
+                                               or not 0 <= args.caption_only_drop <= 1):
+        parser.error("--caption-only-drop: a number in [0, 1], for the drafter stage only")
     if args.unet_channels is not None:
         if args.stage != "drafter":
             parser.error("--unet-channels applies to the drafter stage only")
@@ -145,7 +154,8 @@ def _run(args, argv: list[str] | None) -> int:
         summary = run_stage(args.stage, run_dir, args.steps, args.minutes, args.tiny,
                             progress=not args.quiet, decoder_only=args.decoder_only,
                             unet_channels=args.unet_channels,
-                            high_noise_gamma=args.high_noise_gamma, box_mask=args.box_mask)
+                            high_noise_gamma=args.high_noise_gamma, box_mask=args.box_mask,
+                            caption_only_drop=args.caption_only_drop)
     print(f"{args.stage}: {summary['steps']} steps, {summary['wall_s'] / 60:.1f} min, "
           f"final loss {summary['final_loss']}")
     return 0

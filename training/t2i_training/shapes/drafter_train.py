@@ -6,6 +6,9 @@ the UNet is trained:
 * ``caption_drop`` of samples get an empty caption AND no grounding (masks 0): exactly the
   unconditional half of classifier-free guidance in StableDiffusionGLIGENPipeline;
 * ``grounding_drop`` of the others keep the caption but lose the grounding tokens;
+* ``caption_only_drop`` of the others keep the grounding tokens but lose the caption, so the
+  drafter learns to take each object's colour and shape from its own phrase in its box, not
+  from the caption, which binds colours to shapes poorly;
 * ``fuser_off`` of batches run with no GLIGEN input at all (fuser skipped): the plain
   text-to-image path, and the late steps after ``gligen_scheduled_sampling_beta``.
 """
@@ -30,6 +33,7 @@ class DrafterTrainConfig:
     unet: UNetSizes = field(default_factory=UNetSizes)
     caption_drop: float = 0.1
     grounding_drop: float = 0.1
+    caption_only_drop: float = 0.0
     fuser_off: float = 0.15
     # Epsilon-loss weight min(max(1/SNR, 1), gamma), > 1 to favour high noise, where boxes
     # matter most. 1 = the plain epsilon loss the shipped drafter was trained with; 8 was tried
@@ -99,12 +103,15 @@ class _DrafterStep:
         batch = scene_batch(cfg.seed, step, cfg.batch_size)
         latents = encode_latents(self.vae, batch.pixels(), self.generator)
         uncond = self._rand(len(batch.scenes)) < cfg.caption_drop
-        captions = ["" if u else c for u, c in zip(uncond.tolist(), batch.captions)]
         grounded = bool(self._rand(1)[0] >= cfg.fuser_off)
-        kwargs = None
+        kwargs, phrases_only = None, torch.zeros_like(uncond)
         if grounded:
-            keep = ~uncond & (self._rand(len(captions)) >= cfg.grounding_drop)
+            keep = ~uncond & (self._rand(len(batch.scenes)) >= cfg.grounding_drop)
             kwargs = self._grounding(batch, keep.tolist())
+            if cfg.caption_only_drop > 0:
+                phrases_only = keep & (self._rand(len(batch.scenes)) < cfg.caption_only_drop)
+        captions = ["" if u or p else c for u, p, c in
+                    zip(uncond.tolist(), phrases_only.tolist(), batch.captions)]
         noisy, t, noise = noisy_sample(self.scheduler, latents, self.generator)
         pred = self.unet(noisy, t, self.text.prompts(captions), cross_attention_kwargs=kwargs).sample
         per_sample = F.mse_loss(pred, noise, reduction="none").mean(dim=(1, 2, 3))
