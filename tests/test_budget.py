@@ -392,7 +392,7 @@ def test_refine_unavailable_means_no_rounds_and_ties_go_cheaper():
 def test_equal_utility_goes_to_the_cheaper_plan(monkeypatch):
     import t2i_sdk.budget.planner as planner
     monkeypatch.setattr(planner, "front_utility", lambda r, d, s: 1.0 + 0.1 * (s >= 15))
-    monkeypatch.setattr(planner, "back_utility", lambda k, rounds, refine_available: 0.0)
+    monkeypatch.setattr(planner, "back_utility", lambda k, rounds, refine_available, gains: 0.0)
     # Every plan with >= 15 steps ties; the cheapest of them is one draft at 15 steps.
     assert _decide(1e6).plan == GenerationPlan(1, 1, 15, 1, 0)
 
@@ -471,3 +471,14 @@ def test_deadline_without_budget_never_expires():
 def test_deadline_rejects_invalid_budgets(budget):
     with pytest.raises(InputError):
         Deadline(budget)
+
+
+def test_a_refiner_measured_useless_gets_no_budget():
+    """round_gains of zeros (a bundle's refiner option): the budget buys drafts, not rounds,
+    and the no-budget plan refines nothing."""
+    helps = _decide(4000.0)
+    useless = _decide(4000.0, round_gains=(0.0,))
+    assert helps.plan.rounds > 0 and useless.plan.rounds == 0
+    front = lambda p: front_utility(p.n_rewrites, p.n_drafts, p.steps)  # noqa: E731
+    assert front(useless.plan) > front(helps.plan)  # the rounds' time buys better drafts
+    assert _decide(None, round_gains=(0.0,)).plan.rounds == 0

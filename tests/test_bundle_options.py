@@ -46,8 +46,8 @@ def test_rewriter_keys_are_exactly_the_rewrite_config_fields():
 @pytest.mark.parametrize("role, options, needles", [
     ("drafter", {"guidance": 3}, ["drafter", "'guidance'", "guidance_scale, height, width, "
                                   "gligen_beta, layout"]),
-    ("scorer", {"batch_size": 8}, ["scorer", "'batch_size'", "known for a scorer: none"]),
-    ("refiner", {"steps": 2}, ["refiner", "'steps'", "refine_strength, refine_steps"]),
+    ("scorer", {"batch_size": 8}, ["scorer", "'batch_size'", "known for a scorer: lam"]),
+    ("refiner", {"steps": 2}, ["refiner", "'steps'", "refine_strength, refine_steps, round_gains"]),
     ("rewriter", {"temp": 1}, ["rewriter", "'temp'", "temperature, top_p"]),
     ("planner", {"temperature": 1}, ["planner", "'temperature'", "known for a planner: "
                                      "system_prompt"]),
@@ -69,6 +69,8 @@ def test_unknown_keys_name_the_role_the_key_and_the_known_keys(role, options, ne
     ("drafter", "layout", 3), ("drafter", "layout", {"max_side": "big"}),
     ("refiner", "guidance_scale", None), ("refiner", "refine_strength", 0),
     ("refiner", "refine_steps", 2.5), ("refiner", "refine_steps", 0),
+    ("refiner", "round_gains", []), ("refiner", "round_gains", [0.1, -0.1]),
+    ("refiner", "round_gains", 0.2), ("scorer", "lam", 1.5), ("scorer", "lam", "half"),
     ("rewriter", "system_prompt", ""), ("rewriter", "examples", [["only one"]]),
     ("rewriter", "examples", "a, b"), ("rewriter", "temperature", "warm"),
     ("rewriter", "top_p", 0), ("rewriter", "max_new_tokens", 1.0),
@@ -273,3 +275,18 @@ def test_cli_bad_options_are_one_line_exit_2_and_write_nothing(tmp_path, capsys,
     err = capsys.readouterr().err
     assert needle in err and err.count("\n") == 1
     assert not out.exists()
+
+
+def test_scorer_lam_and_refiner_round_gains_reach_the_pipeline_config(tiny_bundle, tmp_path):
+    from t2i_sdk.bundle.manifest import read_manifest
+    from t2i_sdk.loading import _pipeline_config
+
+    copy = tmp_path / "b"
+    shutil.copytree(tiny_bundle, copy)
+    manifest = json.loads((copy / "bundle.json").read_text())
+    manifest["components"]["scorer"]["options"] = {"lam": 0.8}
+    manifest["components"]["refiner"].setdefault("options", {})["round_gains"] = [0, 0]
+    (copy / "bundle.json").write_text(json.dumps(manifest))
+    config = _pipeline_config(read_manifest(copy), None)
+    assert config.lam == 0.8 and config.round_gains == (0.0, 0.0)
+    assert _pipeline_config(read_manifest(tiny_bundle), None).round_gains == (0.3, 0.2, 0.05)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 
+from t2i_sdk.budget.planner import ROUND_GAINS
 from t2i_sdk.errors import InputError
 from t2i_sdk.planning.box_geometry import GeometryConfig
 
@@ -58,8 +59,15 @@ class PipelineConfig:
     # The rule planner's box geometry. A drafter grounds best on boxes like those it was
     # trained on, so a bundle's drafter options may carry them ("layout": {"max_side": ...}).
     layout: GeometryConfig = field(default_factory=GeometryConfig)
+    # What the budget planner expects each refinement round to add (budget.planner's
+    # ROUND_GAINS by default); a bundle whose refiner measured no gain sets zeros.
+    round_gains: tuple[float, ...] = ROUND_GAINS
 
     def __post_init__(self):
+        object.__setattr__(self, "round_gains", tuple(self.round_gains))
+        if not self.round_gains or any(not 0.0 <= g < float("inf") for g in self.round_gains):
+            raise InputError(f"round_gains must be a non-empty list of finite numbers >= 0, "
+                             f"got {self.round_gains}")
         if not 0.0 <= self.lam <= 1.0:
             raise InputError(f"lam must be in [0, 1], got {self.lam}")
         if not 0.0 < self.refine_strength <= 1.0:

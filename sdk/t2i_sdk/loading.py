@@ -158,16 +158,19 @@ def _pipeline_config(manifest, config: PipelineConfig | None) -> PipelineConfig:
     layout = manifest.components["drafter"].options.get("layout")
     if layout is not None:
         fields["layout"] = _config("drafter option 'layout'", GeometryConfig, layout)
+    if "lam" in manifest.components["scorer"].options:
+        fields["lam"] = manifest.components["scorer"].options["lam"]
     if "refiner" in manifest.components:
         opts = manifest.components["refiner"].options
-        fields.update({k: opts[k] for k in ("refine_strength", "refine_steps") if k in opts})
+        fields.update({k: opts[k] for k in ("refine_strength", "refine_steps", "round_gains")
+                       if k in opts})
     if "rewriter" in manifest.components:
         fields["rewrite"] = _config("rewriter options", RewriteConfig,
                                     manifest.components["rewriter"].options)
     try:
         return PipelineConfig(**fields)
     except ValueError as exc:
-        raise BundleError(f"refiner options: {exc}") from exc
+        raise BundleError(f"scorer or refiner options: {exc}") from exc
 
 
 def _config(what: str, cls, options):

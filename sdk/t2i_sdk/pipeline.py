@@ -356,7 +356,8 @@ class Pipeline:
                 budget_ms, costs, self.space,
                 llm_rewriter=cfg.rewriter == "llm" or given_rewrites,
                 llm_planner=cfg.planner == "llm", refine_available=self.refiner is not None,
-                refine_steps=cfg.refine_steps, n_objects=n_objects, overrides=overrides)
+                refine_steps=cfg.refine_steps, n_objects=n_objects, overrides=overrides,
+                round_gains=cfg.round_gains)
 
         decision = decide(config)
         # Only stages the caller left on "auto" may be dropped: explicit choices are kept.

@@ -114,20 +114,24 @@ def front_utility(n_rewrites: int, n_drafts: int, steps: int) -> float:
             + W_PROMPTS * math.log(n_rewrites))
 
 
-def back_utility(top_k: int, rounds: int, refine_available: bool) -> float:
-    """Value of refinement: rounds help with diminishing returns after 2 (ReFocus), scaled by
-    the choice among ``top_k`` refined candidates. Zero without a refiner."""
+def back_utility(top_k: int, rounds: int, refine_available: bool,
+                 round_gains: tuple[float, ...] = ROUND_GAINS) -> float:
+    """Value of refinement: ``round_gains[i]`` for round i + 1, later rounds halving the last
+    (ReFocus: diminishing returns after 2), scaled by the choice among ``top_k`` refined
+    candidates. Zero without a refiner. A bundle whose refiner measured no gain says so
+    (refiner option ``round_gains``), and its budget goes to drafts instead."""
     if not refine_available or rounds <= 0:
         return 0.0
-    gain = sum(ROUND_GAINS[:rounds])
-    gain += sum(ROUND_GAINS[-1] * 0.5 ** (i + 1) for i in range(rounds - len(ROUND_GAINS)))
+    gain = sum(round_gains[:rounds])
+    gain += sum(round_gains[-1] * 0.5 ** (i + 1) for i in range(rounds - len(round_gains)))
     return gain * (1.0 + W_REFINED_CHOICE * math.log(top_k))
 
 
-def plan_utility(plan: GenerationPlan, *, refine_available: bool) -> float:
+def plan_utility(plan: GenerationPlan, *, refine_available: bool,
+                 round_gains: tuple[float, ...] = ROUND_GAINS) -> float:
     """Expected usefulness of a plan (unitless; only its order matters)."""
     return (front_utility(plan.n_rewrites, plan.n_drafts, plan.steps)
-            + back_utility(plan.top_k, plan.rounds, refine_available))
+            + back_utility(plan.top_k, plan.rounds, refine_available, round_gains))
 
 
 # --- search ------------------------------------------------------------------------------
@@ -163,9 +167,9 @@ def _options(space: PlanSpace, fixed: dict[str, int], refine_available: bool,
 
 
 def _default_plan(space: PlanSpace, fixed: dict[str, int], refine_available: bool,
-                  notes: list[str]) -> GenerationPlan:
+                  notes: list[str], refine_helps: bool = True) -> GenerationPlan:
     p = {"n_rewrites": 1, "n_drafts": 4, "steps": space.default_steps, "top_k": 2,
-         "rounds": 2 if refine_available else 0, **fixed}
+         "rounds": 2 if refine_available and refine_helps else 0, **fixed}
     if p["top_k"] > p["n_rewrites"] * p["n_drafts"]:
         if "top_k" not in fixed:
             p["top_k"] = p["n_rewrites"] * p["n_drafts"]
@@ -178,10 +182,12 @@ def _default_plan(space: PlanSpace, fixed: dict[str, int], refine_available: boo
 def plan_budget(budget_ms: float | None, costs: CostModel, space: PlanSpace, *,
                 llm_rewriter: bool, llm_planner: bool, refine_available: bool,
                 refine_steps: int, n_objects: int,
-                overrides: dict[str, int] | None = None) -> PlanDecision:
+                overrides: dict[str, int] | None = None,
+                round_gains: tuple[float, ...] = ROUND_GAINS) -> PlanDecision:
     """Choose the plan of highest ``plan_utility`` whose predicted total is within
     ``SAFETY * budget_ms``; ties go to the cheaper plan.
 
+    ``round_gains``: the value of each refinement round (``back_utility``).
     ``budget_ms=None`` gives the default plan. ``overrides`` (any of the ``GenerationPlan``
     fields; None values are ignored) are the caller's explicit choices and are never changed.
     When no plan fits, the cheapest one (honouring the overrides) is returned with
@@ -202,13 +208,13 @@ def plan_budget(budget_ms: float | None, costs: CostModel, space: PlanSpace, *,
                                   n_objects=n_objects)
 
     if budget is None:
-        plan = _default_plan(space, fixed, refine_available, notes)
+        plan = _default_plan(space, fixed, refine_available, notes, refine_helps=any(round_gains))
         predicted = predict(plan)
         notes.append(f"no budget: default plan {plan} ({predicted['total']:.0f} ms predicted)")
         return PlanDecision(plan, predicted, notes, fits=True)
 
     options = _options(space, fixed, refine_available, llm_rewriter)
-    best, cheapest = _search(budget * SAFETY, options, predict, refine_available)
+    best, cheapest = _search(budget * SAFETY, options, predict, refine_available, round_gains)
     if best is not None:
         plan = best
         predicted = predict(plan)
@@ -227,7 +233,8 @@ def plan_budget(budget_ms: float | None, costs: CostModel, space: PlanSpace, *,
     return PlanDecision(plan, predicted, notes, fits=False)
 
 
-def _search(limit_ms: float, options: dict[str, tuple], predict, refine_available: bool):
+def _search(limit_ms: float, options: dict[str, tuple], predict, refine_available: bool,
+            round_gains: tuple[float, ...] = ROUND_GAINS):
     """Exhaustive search; returns (best plan within ``limit_ms`` or None, cheapest plan).
 
     ``CostModel.predict_plan`` is a sum of a front part (n_rewrites, n_drafts, steps) and a
@@ -247,7 +254,8 @@ def _search(limit_ms: float, options: dict[str, tuple], predict, refine_availabl
             base = predict(GenerationPlan(r, k, s0, k, 0))["total"]
             for rounds in options["rounds"]:
                 ms = predict(GenerationPlan(r, k, s0, k, rounds))["total"] - base
-                backs[r].append((max(0.0, ms), back_utility(k, rounds, refine_available), (k, rounds)))
+                backs[r].append((max(0.0, ms), back_utility(k, rounds, refine_available, round_gains),
+                                 (k, rounds)))
 
     best = cheapest = None  # (key, fields); smaller keys are better
     for f_ms, f_u, (r, d, s) in fronts:

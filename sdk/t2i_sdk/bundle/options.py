@@ -76,11 +76,18 @@ ROLE_OPTIONS: dict[str, dict[str, Option]] = {
         "layout": Option("a JSON object of numbers with keys "
                          + ", ".join(f.name for f in fields(GeometryConfig)), _is_geometry),
     },
-    "scorer": {},
+    "scorer": {
+        # the hybrid weight this scorer measured best (S = λ·S_scene + (1−λ)·S_object)
+        "lam": Option("a number in [0, 1]", lambda v: _is_number(v) and 0 <= v <= 1),
+    },
     "refiner": {
         "guidance_scale": _GUIDANCE,
         "refine_strength": Option("a number in (0, 1]", lambda v: _is_number(v) and 0 < v <= 1),
         "refine_steps": Option("an integer >= 1", lambda v: _is_int(v) and v >= 1),
+        # what the budget planner expects refinement rounds 1, 2, ... to add (measured)
+        "round_gains": Option("a non-empty list of numbers >= 0",
+                              lambda v: isinstance(v, (list, tuple)) and len(v) > 0
+                              and all(_is_number(x) and x >= 0 for x in v)),
     },
     "rewriter": {
         "system_prompt": _SYSTEM_PROMPT,
