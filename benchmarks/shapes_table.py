@@ -1,6 +1,6 @@
 """The shapes-world table: does each inference-time step of ReFocus raise GenEval accuracy?
 
-    python benchmarks/shapes_table.py [--bundle bundles/shapes] [--per-category 32]
+    python benchmarks/shapes_table.py [--bundle bundles/shapes] [--per-category 32] [--budgets-only]
 
 Rows (held-out ``shapes`` suite, one image per prompt, GenEval overall = mean of per-tag
 accuracies):
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 from pathlib import Path
@@ -49,6 +50,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--top-k", type=int, default=2, help="images refined per round")
     p.add_argument("--budgets", type=float, nargs="*", default=[400.0, 1200.0, 3000.0])
     p.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
+    p.add_argument("--budgets-only", action="store_true",
+                   help="re-measure only the budget rows, into OUT/table.* (after a bundle "
+                        "option changed); the other rows are kept")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "shapes"))
     args = p.parse_args(argv)
     if 1 not in args.drafts or max(args.drafts) > args.max_drafts:
@@ -191,11 +195,21 @@ def build_table(pipe, captions, args, say) -> tuple[list[dict], list[dict]]:
         add(f"(e) + {args.max_drafts} drafts λ={args.lam}, R={r}",
             reranked_row(records, args.max_drafts, None, r, args), n=args.max_drafts, lam=args.lam, R=r)
     anchor_derived(rows)
+    return rows + budget_rows(pipe, captions, args, say), records
+
+
+def budget_rows(pipe, captions, args, say) -> list[dict]:
+    """One measured row per ``--budgets`` value: the budget planner picks every knob, with the
+    bundle's own options (its scorer's λ, its refiner's round gains)."""
+    rows = []
     for budget in args.budgets:
-        add(f"budget {budget:.0f} ms (planner picks N, R)",
-            run_rows(pipe, captions, {"budget_ms": budget, "planner": "rule", "rewriter": "identity"},
-                     0, say(f"{budget:.0f}ms")), budget_ms=budget)
-    return rows, records
+        row = run_rows(pipe, captions, {"budget_ms": budget, "planner": "rule",
+                                        "rewriter": "identity"}, 0, say(f"{budget:.0f}ms"))
+        rows.append({"row": f"budget {budget:.0f} ms (planner picks N, R)", "budget_ms": budget,
+                     **row})
+        print(f"{rows[-1]['row']:<48} overall {row['overall']:.3f}  "
+              f"in box {_cell(row.get('box_adherence'))}  {row['mean_ms']:.0f} ms", file=sys.stderr)
+    return rows
 
 
 def anchor_derived(rows: list[dict]) -> float:
@@ -252,7 +266,6 @@ def progress_printer(tag: str):
 
 def machine_name() -> str:
     """"<cpu model>, <n> cores" from /proc/cpuinfo where there is one."""
-    import os
     import platform
 
     model = platform.processor() or platform.machine()
@@ -286,16 +299,30 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     captions = held_out_suite("shapes", args.per_category)
     pipe = Pipeline.from_pretrained(args.bundle, device="cpu")
-    rows, records = build_table(pipe, captions, args, progress_printer)
-    meta = {"bundle": str(Path(args.bundle).resolve().relative_to(ROOT))
-            if Path(args.bundle).resolve().is_relative_to(ROOT) else args.bundle,
-            "prompts": len(captions), "per_category": args.per_category,
+    bundle_options = {"lam": pipe.config.lam, "round_gains": list(pipe.config.round_gains)}
+    if args.budgets_only:
+        table = json.loads((out / "table.json").read_text())
+        if table["meta"]["per_category"] != args.per_category:
+            print(f"error: {out}/table.json has {table['meta']['per_category']} prompts per "
+                  "category; pass the same --per-category", file=sys.stderr)
+            return 2
+        rows = [r for r in table["rows"] if "budget_ms" not in r]
+        rows += budget_rows(pipe, captions, args, progress_printer)
+        meta = {**table["meta"], "budget_rows": {
             "machine": f"{machine_name()}, torch threads {args.threads}",
-            "sweep": {"max_drafts": args.max_drafts, "rounds": args.rounds, "top_k": args.top_k,
-                      "lam": args.lam}}
+            "bundle_options": bundle_options, "load_average": os.getloadavg()[0]}}
+    else:
+        rows, records = build_table(pipe, captions, args, progress_printer)
+        meta = {"bundle": str(Path(args.bundle).resolve().relative_to(ROOT))
+                if Path(args.bundle).resolve().is_relative_to(ROOT) else args.bundle,
+                "prompts": len(captions), "per_category": args.per_category,
+                "machine": f"{machine_name()}, torch threads {args.threads}",
+                "load_average": os.getloadavg()[0], "bundle_options": bundle_options,
+                "sweep": {"max_drafts": args.max_drafts, "rounds": args.rounds,
+                          "top_k": args.top_k, "lam": args.lam}}
+        atomic_write_text(out / "sweep.json", json.dumps(records) + "\n")
     atomic_write_text(out / "table.json", json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
     atomic_write_text(out / "table.md", markdown(rows, meta))
-    atomic_write_text(out / "sweep.json", json.dumps(records) + "\n")
     scaling_figure(rows, out / "scaling.png")
     examples_figure(pipe, captions, judge, out / "examples.png", args.lam)
     print(f"wrote {out}/table.json, table.md, scaling.png, examples.png", file=sys.stderr)
