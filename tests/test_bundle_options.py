@@ -45,7 +45,7 @@ def test_rewriter_keys_are_exactly_the_rewrite_config_fields():
 
 @pytest.mark.parametrize("role, options, needles", [
     ("drafter", {"guidance": 3}, ["drafter", "'guidance'", "guidance_scale, height, width, "
-                                  "gligen_beta, layout"]),
+                                  "gligen_beta, regional_prompts, layout"]),
     ("scorer", {"batch_size": 8}, ["scorer", "'batch_size'", "known for a scorer: lam"]),
     ("refiner", {"steps": 2}, ["refiner", "'steps'", "refine_strength, refine_steps, round_gains"]),
     ("rewriter", {"temp": 1}, ["rewriter", "'temp'", "temperature, top_p"]),

@@ -143,6 +143,7 @@ def test_export_manifest_describes_the_graphs(tiny_gligen_onnx, fp16_dir, tiny_g
         "class": "StableDiffusionGLIGENPipeline", "latent_channels": 4, "sample_size": 32,
         "vae_scale_factor": 2, "image_size_multiple": 4, "text_max_length": 77,
         "text_hidden_size": 32, "cross_attention_dim": 32, "max_objects": 30, "box_mask": False,
+        "regional_prompts": False,
         "vae_scaling_factor": json.loads((tiny_gligen_dir / "vae/config.json").read_text())[
             "scaling_factor"]}
     assert {g["dtype"] for g in read_manifest(fp16_dir)["graphs"].values()} == {"fp16"}

@@ -53,7 +53,8 @@ def _exporter(kind: str) -> Callable:
                 calibration = calibration_settings(component_options)
             return export_gligen(src, out, fp16=o.fp16, int8_text_encoder=o.int8,
                                  int8_unet=o.int8_unet, calibration=calibration,
-                                 optimize=o.optimize, progress=progress)
+                                 optimize=o.optimize, regional=is_regional(component_options),
+                                 progress=progress)
         return gligen
     if kind == "img2img":
         from t2i_export.onnx.img2img_export import export_img2img
@@ -62,15 +63,23 @@ def _exporter(kind: str) -> Callable:
     raise ValueError(f"no ONNX exporter for kind {kind!r}")
 
 
+def is_regional(component_options: dict | None) -> bool:
+    """Whether a drafter's options ask for regional prompts (its UNet graph then differs)."""
+    return bool((component_options or {}).get("regional_prompts"))
+
+
 def onnx_stamp(files: dict[str, str], options: OnnxOptions, kind: str | None = None,
                component_options: dict | None = None) -> dict:
     """What marks a finished export current. A calibrated int8 UNet also depends on the
-    drafter's bundle options (guidance, size, layout shape its calibration inputs)."""
+    drafter's bundle options (guidance, size, layout shape its calibration inputs), and a
+    drafter's UNet graph on whether it takes regional prompts."""
     stamped = asdict(options)
     if not options.int8_unet:
         del stamped["int8_unet"]  # stamps of exports without it stay as they were
     elif kind == "gligen":
         stamped["calibrated_with"] = dict(component_options or {})
+    if kind == "gligen" and is_regional(component_options):
+        stamped["regional"] = True
     return make_stamp(files, "onnx", stamped)
 
 

@@ -8,6 +8,10 @@ for the first steps only), the same scheduler class and per-seed CPU noise. With
 the UNet's ``gligen_scale`` input is 0, which is the plain ``StableDiffusionPipeline`` the torch
 engine runs then. One UNet call per step for the whole batch.
 
+An export made with regional prompts (``onnx_export.json``: ``"regional_prompts": true``) takes
+the packed context of ``t2i_engines.regional_prompts``; with the drafter option set, each box's
+cross-attention reads its own phrase, as the torch engine does.
+
 Per ``generate`` call the UNet's conditioning (prompt embeddings, the GLIGEN boxes / phrase
 embeddings / masks and both ``gligen_scale`` values) is placed on the session's device once
 with IOBinding and stays there for every step; only the latents and timestep travel per step.
@@ -27,6 +31,7 @@ from t2i_engines.noise import SeededNoise
 from t2i_engines.onnxruntime.denoise import (denoise, initial_latents, timestep_batch,
                                               to_pil_images)
 from t2i_engines.onnxruntime.export_format import DTYPES, MANIFEST_NAME
+from t2i_engines.regional_prompts import RegionalPrompts, pack_context, region_channels
 from t2i_engines.schedulers import load_scheduler
 from t2i_engines.step_callback import StepCallback
 
@@ -39,7 +44,8 @@ class OrtGligenDrafterEngine:
     ``height`` x ``width`` (default: the UNet's sample size times the VAE scale factor)."""
 
     def __init__(self, folder: Path, graphs: dict, pipeline: dict, *, guidance_scale: float,
-                 height: int | None, width: int | None, gligen_beta: float, progress: bool):
+                 height: int | None, width: int | None, gligen_beta: float, progress: bool,
+                 regional_prompts=None):
         self.folder = folder
         self.text_encoder, self.unet, self.vae_decoder = (
             graphs["text_encoder"], graphs["unet"], graphs["vae_decoder"])
@@ -50,13 +56,19 @@ class OrtGligenDrafterEngine:
         self.guidance_scale = guidance_scale
         self.height, self.width = height, width
         self.gligen_beta = gligen_beta
+        self.regional = RegionalPrompts.from_option(regional_prompts)
+        if self.regional and not pipeline.get("regional_prompts"):
+            raise ValueError(f"{folder}: the drafter option regional_prompts is set but this "
+                             "UNet was exported without regional cross-attention; export the "
+                             "bundle again (t2i-export onnx)")
         self.progress = progress
         self.max_prompt_tokens: int = int(self.tokenizer.model_max_length)
 
     @classmethod
     def load(cls, path, *, device: str = "auto", dtype: str = "auto", guidance_scale: float = 7.5,
              height: int | None = None, width: int | None = None, gligen_beta: float = 0.3,
-             progress: bool = False, runtime: str = "onnxruntime") -> "OrtGligenDrafterEngine":
+             regional_prompts=None, progress: bool = False,
+             runtime: str = "onnxruntime") -> "OrtGligenDrafterEngine":
         """Open an ``export_gligen`` folder. ``device``: "auto" (TensorRT > CUDA > CPU provider,
         whichever onnxruntime has) | "cpu" | "cuda[:i]". ``dtype`` is checked but the graphs'
         precision (see ``onnx_export.json``) is what runs. ``runtime="tensorrt"`` runs the
@@ -73,7 +85,8 @@ class OrtGligenDrafterEngine:
         graphs = {name: load_graph(folder / entry["path"], device=device, runtime=runtime)
                   for name, entry in manifest["graphs"].items()}
         return cls(folder, graphs, manifest["pipeline"], guidance_scale=guidance_scale,
-                   height=height, width=width, gligen_beta=gligen_beta, progress=progress)
+                   height=height, width=width, gligen_beta=gligen_beta, progress=progress,
+                   regional_prompts=regional_prompts)
 
     def count_tokens(self, text: str) -> int:
         """Tokens ``text`` takes in the text encoder, special tokens included, untruncated."""
@@ -81,16 +94,20 @@ class OrtGligenDrafterEngine:
 
     def generate(self, prompt: str, phrases: list[str],
                  boxes: list[tuple[float, float, float, float]], seeds: list[int],
-                 steps: int, *, on_step: StepCallback | None = None) -> list["Image"]:
+                 steps: int, *, background: str | None = None,
+                 on_step: StepCallback | None = None) -> list["Image"]:
         """One image per seed, in one batch. ``boxes`` are (x0, y0, x1, y1) in [0, 1], y down,
         one per phrase; at most 30 are used. Empty ``phrases`` means plain text-to-image.
-        ``on_step(i)`` runs after denoising step i (1-based); an exception it raises aborts."""
+        ``background``: the layout's background phrase (read outside the boxes by regional
+        prompts set so). ``on_step(i)`` runs after denoising step i (1-based); an exception it
+        raises aborts."""
         check_draft_args(phrases, boxes, seeds, steps)
         n = min(len(phrases), MAX_GLIGEN_OBJECTS)
         phrases = [fit_to_token_limit(self.tokenizer, p, self.max_prompt_tokens)
                    for p in phrases[:n]]
         batch, cfg = len(seeds), self.guidance_scale > 1.0
-        prompt_embeds, phrase_embeds = self._encode(prompt, phrases, batch, cfg)
+        prompt_embeds, phrase_embeds = self._encode(prompt, phrases, boxes[:n], background,
+                                                    batch, cfg)
         gligen = self._gligen_inputs(phrase_embeds, boxes[:n], batch, cfg)
         grounded_steps = int(grounding_beta(self.gligen_beta, steps) * steps) if n else 0
 
@@ -141,17 +158,28 @@ class OrtGligenDrafterEngine:
                              f"only, got {height}x{width}")
         return height // factor, width // factor
 
-    def _encode(self, prompt: str, phrases: list[str], batch: int,
-                cfg: bool) -> tuple["np.ndarray", "np.ndarray"]:
-        """(prompt embeddings [2B or B, 77, D] ordered [uncond..., cond...], phrase pooled
-        embeddings [n, D]) from one text-encoder call."""
-        texts = (["", prompt] if cfg else [prompt]) + phrases
+    def _encode(self, prompt: str, phrases: list[str], boxes, background: str | None,
+                batch: int, cfg: bool) -> tuple["np.ndarray", "np.ndarray"]:
+        """(prompt embeddings [2B or B, L, D] ordered [uncond..., cond...], phrase pooled
+        embeddings [n, D]) from one text-encoder call. L = 77, or with regional prompts
+        77 x (1 + n) with region channels behind each embedding (the unconditional half: the
+        empty prompt tiled, no regions)."""
+        regional = self.regional if phrases else None
+        blocks = regional.texts(prompt, phrases, background) if regional else [prompt]
+        texts = ([""] if cfg else []) + blocks + phrases
         ids = self.tokenizer(texts, padding="max_length", max_length=self.max_prompt_tokens,
                              truncation=True, return_tensors="np")["input_ids"]
         out = self.text_encoder.run({"input_ids": ids.astype(np.int64)})
-        k = 2 if cfg else 1
-        prompt_embeds = np.repeat(out["last_hidden_state"][:k], batch, axis=0)
-        return prompt_embeds.astype(np.float32), out["pooler_output"][k:].astype(np.float32)
+        hidden = out["last_hidden_state"].astype(np.float32)
+        k, tokens, dim = int(cfg), hidden.shape[1], hidden.shape[2]
+        cond = hidden[k:k + len(blocks)].reshape(1, len(blocks) * tokens, dim)
+        uncond = np.tile(hidden[:1], (1, len(blocks), 1)) if cfg else None
+        if self.pipeline.get("regional_prompts"):  # the graph takes packed contexts
+            cond = pack_context(cond, region_channels(boxes, tokens) if regional else None)
+            uncond = pack_context(uncond) if cfg else None
+        contexts = np.concatenate([uncond, cond]) if cfg else cond
+        prompt_embeds = np.repeat(contexts, batch, axis=0)
+        return prompt_embeds, out["pooler_output"][k + len(blocks):].astype(np.float32)
 
     def _gligen_inputs(self, phrase_embeds: "np.ndarray", boxes, batch: int,
                        cfg: bool) -> dict[str, "np.ndarray"]:

@@ -50,17 +50,23 @@ def grid_cells(side: int, like: torch.Tensor) -> torch.Tensor:
     return torch.stack([xs / side, ys / side, (xs + 1) / side, (ys + 1) / side], dim=-1)
 
 
-def visible_objects(boxes: torch.Tensor, used: torch.Tensor, n_visual: int) -> torch.Tensor:
-    """(B, n_visual, n_slots) bool: may visual token i see grounding token e? Yes when i's
-    cell overlaps box e with positive area, or slot e is unused (GLIGEN's null token)."""
+def cells_overlapping(boxes: torch.Tensor, n_visual: int) -> torch.Tensor:
+    """(B, n_visual, S) bool: does visual token i's grid cell overlap box s with positive
+    area? ``boxes`` is (B, S, 4), (x0, y0, x1, y1) in [0, 1]."""
     side = math.isqrt(n_visual)
     if side * side != n_visual:
-        raise ValueError(f"box-masked GLIGEN needs a square token grid, got {n_visual} tokens")
+        raise ValueError(f"box-masked attention needs a square token grid, got {n_visual} tokens")
     cells = grid_cells(side, boxes)[None, :, None, :]  # (1, N, 1, 4)
     b = boxes[:, None, :, :]  # (B, 1, S, 4)
     overlap_w = torch.minimum(cells[..., 2], b[..., 2]) - torch.maximum(cells[..., 0], b[..., 0])
     overlap_h = torch.minimum(cells[..., 3], b[..., 3]) - torch.maximum(cells[..., 1], b[..., 1])
-    return ((overlap_w > 0) & (overlap_h > 0)) | (used[:, None, :] < 0.5)
+    return (overlap_w > 0) & (overlap_h > 0)
+
+
+def visible_objects(boxes: torch.Tensor, used: torch.Tensor, n_visual: int) -> torch.Tensor:
+    """(B, n_visual, n_slots) bool: may visual token i see grounding token e? Yes when i's
+    cell overlaps box e with positive area, or slot e is unused (GLIGEN's null token)."""
+    return cells_overlapping(boxes, n_visual) | (used[:, None, :] < 0.5)
 
 
 class BoxMaskedFuser(GatedSelfAttentionDense):

@@ -1,7 +1,8 @@
 """Layout-grounded drafts with diffusers' ``StableDiffusionGLIGENPipeline``.
 
 One call makes one image per seed in a single batch. With no phrases the same weights run as a
-plain ``StableDiffusionPipeline``. Seeds drive CPU ``torch.Generator``s, one per image, so an
+plain ``StableDiffusionPipeline``. With ``regional_prompts`` each box's cross-attention reads
+its own phrase (``t2i_engines.regional_prompts``). Seeds drive CPU ``torch.Generator``s, one per image, so an
 image depends only on its own seed, not on the batch it was drawn in or on the device.
 """
 from __future__ import annotations
@@ -30,8 +31,11 @@ class GligenDrafterEngine:
 
     def __init__(self, gligen_pipe, *, device: str, guidance_scale: float = 7.5,
                  height: int | None = None, width: int | None = None, gligen_beta: float = 0.3,
-                 progress: bool = False):
+                 regional_prompts=None, progress: bool = False):
         from diffusers import StableDiffusionPipeline
+
+        from t2i_engines.pytorch.regional_attention import make_regional
+        from t2i_engines.regional_prompts import RegionalPrompts
 
         self.pipe = gligen_pipe
         # Same module objects, so the plain pipeline costs no extra memory.
@@ -45,13 +49,16 @@ class GligenDrafterEngine:
         self.guidance_scale = guidance_scale
         self.height, self.width = height, width
         self.gligen_beta = gligen_beta
+        self.regional = RegionalPrompts.from_option(regional_prompts)
+        if self.regional:
+            make_regional(gligen_pipe.unet)
         self.tokenizer = gligen_pipe.tokenizer
         self.max_prompt_tokens: int = int(self.tokenizer.model_max_length)
 
     @classmethod
     def load(cls, path, *, device: str = "auto", dtype: str = "auto", guidance_scale: float = 7.5,
              height: int | None = None, width: int | None = None, gligen_beta: float = 0.3,
-             progress: bool = False) -> "GligenDrafterEngine":
+             regional_prompts=None, progress: bool = False) -> "GligenDrafterEngine":
         """Load a saved GLIGEN pipeline directory (safetensors only) onto ``device``; box-masked
         fusers when its UNet folder says it was trained so (``gligen_box_mask``)."""
         device = resolve_device(device)
@@ -67,7 +74,8 @@ class GligenDrafterEngine:
         if is_box_masked(Path(path) / "unet"):  # trained to run box-masked: run it so
             make_box_masked(pipe.unet)
         return cls(pipe.to(device), device=device, guidance_scale=guidance_scale, height=height,
-                   width=width, gligen_beta=gligen_beta, progress=progress)
+                   width=width, gligen_beta=gligen_beta, regional_prompts=regional_prompts,
+                   progress=progress)
 
     def count_tokens(self, text: str) -> int:
         """Tokens ``text`` takes in the text encoder, special tokens included, untruncated."""
@@ -75,26 +83,52 @@ class GligenDrafterEngine:
 
     def generate(self, prompt: str, phrases: list[str],
                  boxes: list[tuple[float, float, float, float]], seeds: list[int],
-                 steps: int, *, on_step: StepCallback | None = None) -> list["Image"]:
+                 steps: int, *, background: str | None = None,
+                 on_step: StepCallback | None = None) -> list["Image"]:
         """One image per seed, in one batch. ``boxes`` are (x0, y0, x1, y1) in [0, 1], y down,
         one per phrase; at most 30 are used. Empty ``phrases`` means plain text-to-image.
-        ``on_step(i)`` runs after denoising step i (1-based); an exception it raises aborts."""
+        ``background``: the layout's background phrase (read outside the boxes by regional
+        prompts set so). ``on_step(i)`` runs after denoising step i (1-based); an exception it
+        raises aborts."""
         import torch
 
         check_draft_args(phrases, boxes, seeds, steps)
-        common = dict(prompt=prompt, num_inference_steps=steps, guidance_scale=self.guidance_scale,
+        common = dict(num_inference_steps=steps, guidance_scale=self.guidance_scale,
                       height=self.height, width=self.width, num_images_per_prompt=len(seeds),
                       generator=seeded_generators(seeds))
         # quiet: diffusers warns on every truncated prompt; the SDK records truncation itself
         with torch.inference_mode(), loading_progress(False):
             if phrases:
                 n = min(len(phrases), MAX_GLIGEN_OBJECTS)
+                phrases = [fit_to_token_limit(self.tokenizer, p, self.max_prompt_tokens)
+                           for p in phrases[:n]]
+                boxes = [[float(v) for v in b] for b in boxes[:n]]
+                text = (self._regional_embeds(prompt, phrases, boxes, background)
+                        if self.regional else {"prompt": prompt})
                 images = self.pipe(
-                    gligen_phrases=[fit_to_token_limit(self.tokenizer, p, self.max_prompt_tokens)
-                                    for p in phrases[:n]],
-                    gligen_boxes=[[float(v) for v in b] for b in boxes[:n]],
+                    gligen_phrases=phrases, gligen_boxes=boxes, **text,
                     gligen_scheduled_sampling_beta=grounding_beta(self.gligen_beta, steps),
                     **legacy_step_callback(on_step), **common).images
             else:
-                images = self.plain_pipe(**step_end_callback(on_step), **common).images
+                images = self.plain_pipe(prompt=prompt, **step_end_callback(on_step),
+                                         **common).images
         return [image.convert("RGB") for image in images]
+
+    def _regional_embeds(self, prompt: str, phrases: list[str], boxes: list[list[float]],
+                         background: str | None) -> dict:
+        """The pipeline's ``prompt_embeds`` / ``negative_prompt_embeds`` for regional prompts:
+        [background; phrase blocks] with their region channels, and the empty prompt tiled to
+        the same length with none (t2i_engines.regional_prompts)."""
+        import torch
+
+        from t2i_engines.regional_prompts import pack_context, region_channels
+
+        texts = self.regional.texts(prompt, phrases, background)
+        embeds = self.pipe.encode_prompt(texts, self.device, 1, False)[0]  # (1 + K, T, D)
+        blocks, tokens, dim = embeds.shape
+        empty = self.pipe.encode_prompt([""], self.device, 1, False)[0].repeat(1, blocks, 1)
+        channels = region_channels(boxes, tokens)
+        cond = pack_context(embeds.reshape(1, blocks * tokens, dim).float().cpu().numpy(), channels)
+        uncond = pack_context(empty.float().cpu().numpy())
+        as_tensor = lambda a: torch.from_numpy(a).to(device=self.device, dtype=embeds.dtype)  # noqa: E731
+        return {"prompt_embeds": as_tensor(cond), "negative_prompt_embeds": as_tensor(uncond)}

@@ -5,7 +5,8 @@ Output folder::
     text_encoder/model.onnx  input_ids int64 [B, 77] -> last_hidden_state [B, 77, D],
                              pooler_output [B, D]
     unet/model.onnx          sample [B, 4, h, w], timestep float32 [B],
-                             encoder_hidden_states [B, 77, D], gligen_boxes [B, 30, 4]
+                             encoder_hidden_states [B, 77, D] (regional: [B, L, D + 5]),
+                             gligen_boxes [B, 30, 4]
                              (x0, y0, x1, y1 in [0, 1]), gligen_positive_embeddings [B, 30, D],
                              gligen_masks [B, 30] (1 = slot used), gligen_scale float32 [1]
                              -> out_sample [B, 4, h, w]
@@ -18,6 +19,10 @@ One UNet serves both of the torch engine's paths: ``gligen_scale`` multiplies th
 residuals of every GLIGEN fuser, so 1.0 is the grounded UNet and 0.0 adds exactly zero, i.e.
 the plain UNet that diffusers runs with the fuser disabled or without GLIGEN inputs (the
 box inputs are then ignored). The price is that ungrounded steps still compute the fuser.
+With ``regional=True`` (the drafter option ``regional_prompts``) every cross-attention is
+regional (``t2i_engines.pytorch.regional_attention``): ``encoder_hidden_states`` is the packed
+context of ``t2i_engines.regional_prompts``, L = 77 x (1 + objects) tokens with 5 region
+channels behind each embedding (all zero: plain cross-attention over L = 77).
 ``timestep`` is a float32 vector so that integer (DDIM) and fractional (Euler) schedules share
 one graph; diffusers casts timesteps to float before the sinusoidal embedding anyway.
 Spatial axes are dynamic, but the trace fixed diffusers' branch for sizes its down-sampling
@@ -32,6 +37,7 @@ from typing import TYPE_CHECKING, Callable
 
 from t2i_engines.box_mask_marker import is_box_masked
 from t2i_engines.draft_args import MAX_GLIGEN_OBJECTS
+from t2i_engines.regional_prompts import pack_context, region_channels
 # MANIFEST_NAME, read_manifest and write_manifest stay importable from here.
 from t2i_export.onnx.export_manifest import (MANIFEST_NAME, graph_entry,  # noqa: F401
                                              is_reusable, read_json, read_manifest,
@@ -61,6 +67,15 @@ DYNAMIC_AXES = {
              "gligen_masks": {0: "batch"}, "out_sample": _SPATIAL},
     "vae_decoder": {"latent": _SPATIAL, "image": _SPATIAL},
 }
+# a regional UNet's context grows with the objects: 77 x (1 + K) tokens
+REGIONAL_CONTEXT_AXES = {0: "batch", 1: "context_tokens"}
+
+
+def dynamic_axes(name: str, *, regional: bool = False) -> dict:
+    """Graph ``name``'s dynamic axes; a regional UNet's context length is dynamic too."""
+    if name == "unet" and regional:
+        return {**DYNAMIC_AXES["unet"], "encoder_hidden_states": REGIONAL_CONTEXT_AXES}
+    return DYNAMIC_AXES[name]
 
 
 def _wrapper_classes():
@@ -145,13 +160,15 @@ def _wrapper_classes():
     return TextEncoderGraph, GligenUnetGraph, VaeDecoderGraph
 
 
-def load_graph_module(src_dir: Path, name: str) -> "torch.nn.Module":
+def load_graph_module(src_dir: Path, name: str, *, regional: bool = False) -> "torch.nn.Module":
     """The fp32 CPU torch module whose forward is exactly what graph ``name`` computes (also
-    the reference the tests compare each graph with)."""
+    the reference the tests compare each graph with); ``regional``: regional cross-attention
+    in the UNet."""
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextModel
 
     from t2i_engines.pytorch.gligen_box_mask import make_box_masked
+    from t2i_engines.pytorch.regional_attention import make_regional
 
     src_dir = Path(src_dir)
     text_graph, unet_graph, vae_graph = _wrapper_classes()
@@ -163,6 +180,8 @@ def load_graph_module(src_dir: Path, name: str) -> "torch.nn.Module":
         unet = UNet2DConditionModel.from_pretrained(src_dir / "unet", use_safetensors=True)
         if is_box_masked(src_dir / "unet"):
             make_box_masked(unet)
+        if regional:
+            make_regional(unet)
         module = unet_graph(unet)
     elif name == "vae_decoder":
         module = vae_graph(AutoencoderKL.from_pretrained(src_dir / "vae", use_safetensors=True))
@@ -174,6 +193,7 @@ def load_graph_module(src_dir: Path, name: str) -> "torch.nn.Module":
 def export_gligen(src_dir: Path, out_dir: Path, *, fp16: bool = False,
                   int8_text_encoder: bool = False, int8_unet: bool = False,
                   calibration: dict | None = None, optimize: bool = True,
+                  regional: bool = False,
                   progress: Callable[[str], None] | None = None) -> dict:
     """Export the GLIGEN pipeline at ``src_dir`` into ``out_dir``; returns the manifest dict
     also written to ``out_dir/onnx_export.json``.
@@ -186,6 +206,7 @@ def export_gligen(src_dir: Path, out_dir: Path, *, fp16: bool = False,
     (``t2i_export.onnx.calibration``; default ``calibration_settings(None)``: the engine's
     default guidance, size and grounding). Cannot be combined with ``fp16``.
     ``optimize``: onnxruntime's provider-independent offline optimisation before conversion.
+    ``regional``: the UNet's cross-attention takes regional prompts (see the module docstring).
     ``progress``: called with one line per step. A graph whose source weights and options
     match the existing manifest, and whose files exist, is kept rather than re-exported.
     """
@@ -200,7 +221,7 @@ def export_gligen(src_dir: Path, out_dir: Path, *, fp16: bool = False,
         calibration = calibration_settings(None)
     out_dir.mkdir(parents=True, exist_ok=True)
     previous = read_manifest(out_dir) or {}
-    pipeline = pipeline_settings(src_dir)
+    pipeline = pipeline_settings(src_dir, regional=regional)
     graphs = {k: v for k, v in previous.get("graphs", {}).items() if k in GRAPH_IO}
     # The UNet last: a calibrated int8 UNet records its inputs from drafts that run the text
     # encoder and VAE decoder exported just before it. Tokenizer and scheduler are needed then.
@@ -212,6 +233,8 @@ def export_gligen(src_dir: Path, out_dir: Path, *, fp16: bool = False,
                    "optimize": optimize, "opset": DEFAULT_OPSET}
         if name == "unet" and int8_unet:
             options.update(int8=True, quantization="static-qdq", calibration=calibration)
+        if name == "unet" and regional:  # only then, so older entries stay reusable
+            options["regional"] = True
         entry = _graph_entry(name, src_dir / source, options)
         if is_reusable(graphs.get(name), entry, out_dir):
             say(f"{name}: unchanged, kept")
@@ -224,7 +247,7 @@ def export_gligen(src_dir: Path, out_dir: Path, *, fp16: bool = False,
         if options.get("quantization") == "static-qdq":
             _export_calibrated_unet(src_dir, out_dir, out_dir / entry["path"], options, say)
         else:
-            _export_graph(load_graph_module(src_dir, name),
+            _export_graph(load_graph_module(src_dir, name, regional=regional),
                           example_inputs(name, pipeline, batch=2), out_dir / entry["path"],
                           name, options)
         _copy_config(src_dir / source, out_dir / name)
@@ -236,7 +259,7 @@ def export_gligen(src_dir: Path, out_dir: Path, *, fp16: bool = False,
     return manifest
 
 
-def pipeline_settings(src_dir: Path) -> dict:
+def pipeline_settings(src_dir: Path, *, regional: bool = False) -> dict:
     """The numbers the engine needs besides the graphs, read from the source configs."""
     unet = read_json(src_dir / "unet" / "config.json")
     vae = read_json(src_dir / "vae" / "config.json")
@@ -255,7 +278,9 @@ def pipeline_settings(src_dir: Path) -> dict:
             "max_objects": MAX_GLIGEN_OBJECTS,
             # box-masked fusers (t2i_engines.pytorch.gligen_box_mask): the mask's token grid
             # is traced at sample_size, so the graph runs at that size only
-            "box_mask": is_box_masked(src_dir / "unet")}
+            "box_mask": is_box_masked(src_dir / "unet"),
+            # regional cross-attention: the context carries region channels
+            "regional_prompts": regional}
 
 
 def example_inputs(name: str, pipeline: dict, *, batch: int, height: int | None = None,
@@ -275,9 +300,15 @@ def example_inputs(name: str, pipeline: dict, *, batch: int, height: int | None 
     n = pipeline["max_objects"]
     boxes = torch.rand(batch, n, 2, 2, generator=g).sort(dim=2).values  # x0 <= x1, y0 <= y1
     masks = (torch.rand(batch, n, generator=g) < 0.3).float()
+    tokens = pipeline["text_max_length"]
+    context = torch.randn(batch, tokens, d, generator=g)
+    if pipeline.get("regional_prompts"):  # background + 2 phrase blocks, boxes as above
+        context = torch.randn(batch, 3 * tokens, d, generator=g)
+        region_boxes = boxes.transpose(2, 3).reshape(batch, n, 4)[0, :2].tolist()
+        context = torch.from_numpy(pack_context(context.numpy(),
+                                                region_channels(region_boxes, tokens)))
     return (torch.randn(batch, c, h, w, generator=g),
-            torch.randint(1, 1000, (batch,), generator=g).float(),
-            torch.randn(batch, pipeline["text_max_length"], d, generator=g),
+            torch.randint(1, 1000, (batch,), generator=g).float(), context,
             boxes.transpose(2, 3).reshape(batch, n, 4), torch.randn(batch, n, d, generator=g),
             masks, torch.ones(1))
 
@@ -294,7 +325,8 @@ def _graph_entry(name: str, source: Path, options: dict) -> dict:
     from t2i_sdk.bundle.hashing import hash_tree
 
     inputs, outputs = GRAPH_IO[name]
-    return graph_entry(name, inputs, outputs, DYNAMIC_AXES[name], hash_tree(source), options)
+    axes = dynamic_axes(name, regional=bool(options.get("regional")))
+    return graph_entry(name, inputs, outputs, axes, hash_tree(source), options)
 
 
 def _manifest(pipeline: dict, graphs: dict) -> dict:
@@ -309,7 +341,8 @@ def _export_graph(module, args: tuple, final: Path, name: str, options: dict) ->
     steps = conversion_steps(optimize=options["optimize"], fp16=options["fp16"],
                              int8=options["int8"], fp16_step=fp16_keeping_sinusoids)
     export_converted(module, args, final, steps, input_names=inputs, output_names=outputs,
-                     dynamic_axes=DYNAMIC_AXES[name], opset=options["opset"])
+                     dynamic_axes=dynamic_axes(name, regional=bool(options.get("regional"))),
+                     opset=options["opset"])
 
 
 def _export_calibrated_unet(src_dir: Path, out_dir: Path, final: Path, options: dict,
@@ -325,12 +358,13 @@ def _export_calibrated_unet(src_dir: Path, out_dir: Path, final: Path, options: 
 
     calibration = options["calibration"]
     fp32_options = {**options, "int8": False}
+    regional = bool(options.get("regional"))
     with tempfile.TemporaryDirectory(prefix=".calibration-", dir=out_dir) as scratch:
         fp32 = Path(scratch) / "unet" / "model.onnx"
         say("unet: exporting the fp32 UNet to record calibration inputs")
-        _export_graph(load_graph_module(src_dir, "unet"),
-                      example_inputs("unet", pipeline_settings(src_dir), batch=2), fp32, "unet",
-                      fp32_options)
+        _export_graph(load_graph_module(src_dir, "unet", regional=regional),
+                      example_inputs("unet", pipeline_settings(src_dir, regional=regional),
+                                     batch=2), fp32, "unet", fp32_options)
         say(f"unet: recording UNet inputs on {len(calibration['prompts'])} calibration prompts")
         feeds = record_unet_feeds(out_dir, calibration["prompts"], steps=calibration["steps"],
                                   seed=calibration["seed"],

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
+from t2i_engines.draft_args import MAX_GLIGEN_OBJECTS
 from t2i_engines.tensorrt.runtime import (METADATA_SCHEMA, REBUILD_CMD, TensorRTUnavailable,
                                           metadata_path, require_tensorrt)
 
@@ -28,6 +29,9 @@ __all__ = ["EngineBuildError", "Profile", "TensorRTUnavailable", "build_engine",
 
 # CLIP's context: prompts are padded/truncated to 77 tokens.
 TEXT_TOKENS = (1, 77, 77)
+# A regional drafter UNet's context (t2i_engines.regional_prompts): 77 tokens per block, the
+# background plus up to MAX_GLIGEN_OBJECTS phrases; tuned for two objects.
+CONTEXT_TOKENS = (77, 3 * 77, (1 + MAX_GLIGEN_OBJECTS) * 77)
 # Progress callback: (phase name, steps done, steps in phase), TensorRT's top-level phases only.
 ProgressFn = Callable[[str, int, int], None]
 
@@ -66,7 +70,8 @@ def default_profiles(onnx_path: Path, *, batch: tuple[int, int, int] = (1, 4, 8)
     Fixed dims keep their size. Symbols containing ``batch`` take ``batch``; ``height`` /
     ``width`` take ``resolution`` (pixels) - as is for pixel-space tensors (a fixed channel
     axis of 3, or "pixel"/"image" in the symbol), divided by ``vae_scale`` for latents ("latent"
-    in the symbol, or any other channel count); ``token`` / ``seq`` take 1..77 (CLIP). ``dims``
+    in the symbol, or any other channel count); ``context`` takes 77..77·31 (a regional
+    UNet's context); ``token`` / ``seq`` take 1..77 (CLIP). ``dims``
     (exact symbol -> (min, opt, max)) overrides or adds to these; an unknown or unnamed
     dynamic dim raises ValueError naming it.
     """
@@ -107,6 +112,8 @@ def _dim_range(onnx_path, tensor, axis, batch, resolution, vae_scale, dims) -> t
             "latent" not in lowered and channels == 3)
         scale = 1 if pixels else vae_scale
         return tuple(max(1, r // scale) for r in resolution)
+    if "context" in lowered:
+        return CONTEXT_TOKENS
     if "token" in lowered or "seq" in lowered:
         return TEXT_TOKENS
     raise ValueError(f"{onnx_path.name}: input {tensor.name!r} axis {axis} is dynamic "

@@ -16,6 +16,7 @@ import math
 from dataclasses import dataclass, fields
 from typing import Callable
 
+from t2i_engines.regional_prompts import BACKGROUNDS
 from t2i_sdk.config import RewriteConfig
 from t2i_sdk.errors import BundleError
 from t2i_sdk.planning.box_geometry import GeometryConfig
@@ -57,6 +58,16 @@ def _is_geometry(v) -> bool:
     return isinstance(v, dict) and all(_is_number(x) for x in v.values())
 
 
+def _is_regional(v) -> bool:
+    if v is None:
+        return True
+    if not isinstance(v, dict) or not set(v) <= {"template", "background"}:
+        return False
+    template = v.get("template", "{}")
+    return (isinstance(template, str) and template.count("{}") == 1
+            and v.get("background", "caption") in BACKGROUNDS)
+
+
 def _is_examples(v) -> bool:
     # JSON gives lists; Python callers (RewriteConfig, create_bundle) give tuples
     return isinstance(v, (list, tuple)) and all(
@@ -73,6 +84,10 @@ ROLE_OPTIONS: dict[str, dict[str, Option]] = {
         "width": Option("an integer multiple of 8 in [8, 16384], or null", _is_side, engine=True),
         "gligen_beta": Option("a number in [0, 1]",
                               lambda v: _is_number(v) and 0 <= v <= 1, engine=True),
+        # each box's cross-attention reads its own phrase (t2i_engines.regional_prompts)
+        "regional_prompts": Option(
+            'null, or a JSON object with "template" (a string with one {}) and "background" '
+            '("caption" or "layout")', _is_regional, engine=True),
         "layout": Option("a JSON object of numbers with keys "
                          + ", ".join(f.name for f in fields(GeometryConfig)), _is_geometry),
     },

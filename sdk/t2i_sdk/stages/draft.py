@@ -15,7 +15,7 @@ class GroundedGenerator(Protocol):
     def count_tokens(self, text: str) -> int: ...
 
     def generate(self, prompt: str, phrases: list[str], boxes: list, seeds: list[int],
-                 steps: int, *, on_step=None) -> list["Image"]: ...
+                 steps: int, *, background: str | None = None, on_step=None) -> list["Image"]: ...
 
 
 class LayoutDrafter:
@@ -33,4 +33,5 @@ class LayoutDrafter:
         # An empty layout means plain text-to-image: the engine drops the grounding tokens.
         phrases = [o.phrase for o in layout.objects]
         boxes = [list(o.box) for o in layout.objects]
-        return self.engine.generate(prompt, phrases, boxes, list(seeds), steps, on_step=on_step)
+        return self.engine.generate(prompt, phrases, boxes, list(seeds), steps,
+                                    background=layout.background, on_step=on_step)
