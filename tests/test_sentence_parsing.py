@@ -78,7 +78,8 @@ def test_possessed_thing_keeps_its_colour():
     ("a kettle painted by a child", {"kettle": 1}),
     ("1920s poster of a zeppelin above a city", {"zeppelin": 1}),  # a bare word beside a
     # relation phrase is boxed even when the lexicon lacks it
-    ("make me a picture where a parrot sits on a perch", {"parrot": 1}),
+    # the picture is the medium; the perch is a thing (WordNet's concrete nouns)
+    ("make me a picture where a parrot sits on a perch", {"parrot": 1, "perch": 1}),
     ("create a picture containing a ring", {"ring": 1}),
     ("an image including two kettles", {"kettle": 2}),
     ("a mural of a whale, van gogh style, gold leaf", {"whale": 1}),
@@ -194,14 +195,19 @@ def test_sentence_soup_parses_in_linear_time():
     soup = ("The old man's dog was sleeping beside a red chair, while two cats in a box "
             "watched it from behind the sofa. ")
     small, big = soup * 20, soup * 200
-    start = time.perf_counter()
-    parse_prompt(small)
-    t_small = time.perf_counter() - start
-    start = time.perf_counter()
+
+    def fastest_of_three(text: str) -> float:  # the least disturbed run on a shared machine
+        times = []
+        for _ in range(3):
+            start = time.perf_counter()
+            parse_prompt(text)
+            times.append(time.perf_counter() - start)
+        return min(times)
+
     parsed = parse_prompt(big)
-    t_big = time.perf_counter() - start
     assert len(parsed.groups) == 30 and any("ignored" in n for n in parsed.notes)
-    assert t_big < 1.0 and t_big < 20 * t_small + 0.2
+    # 10x the text may take at most 20x the time: linear, not quadratic (that would be 100x)
+    assert fastest_of_three(big) < 20 * fastest_of_three(small) + 0.2
 
 
 # --- coreference, pronouns, clause shapes (sentences written for these tests) -------------

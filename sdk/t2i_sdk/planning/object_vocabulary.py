@@ -1,28 +1,31 @@
-"""Object nouns from public detection vocabularies (LVIS, Objects365, Open Images), read once.
+"""Object nouns from public vocabularies, read once.
 
-``data/object_nouns.csv`` (built by ``benchmarks/planner/build_object_nouns.py``; sources,
-licence and rules in ``data/README.md``) lists about 2000 singular nouns and fixed compound
-names with a role, ``object``, ``worn`` (a garment) or ``container`` (a thing to be in), and an
-``ambiguous`` flag (a verb or mass noun too: boxed only after a count word, determiner or
-modifier).
-``lexicon`` unions them with the hand lexicon. Standard library only; importing costs one
-read of a 50 kB file.
+``data/object_nouns.csv`` (built by ``benchmarks/planner/build_object_nouns.py``) lists about
+2000 singular nouns and fixed compound names from detection vocabularies (LVIS, Objects365,
+Open Images); ``data/wordnet_nouns.csv`` (``build_wordnet_nouns.py``) about 16000 single words
+whose senses WordNet 3.0 files mostly under people, animals, artifacts, foods and plants, all
+``ambiguous``. Sources, licences and rules: ``data/README.md``. Each row has a role,
+``object``, ``worn`` (a garment) or ``container`` (a thing to be in), and an ``ambiguous`` flag
+(a verb, mass noun or rarer word too: boxed only after a count word, determiner or modifier).
+``lexicon`` unions them with the hand lexicon. Standard library only; importing reads about
+400 kB.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
 TABLE_FILE = "object_nouns.csv"
+TABLE_FILES = (TABLE_FILE, "wordnet_nouns.csv")
 ROLES = ("object", "worn", "container")
 
 
-def _table_text() -> str:
+def _table_text(name: str = TABLE_FILE) -> str:
     # The file beside this module (fast); importlib.resources only for a zipped install.
-    path = Path(__file__).with_name("data") / TABLE_FILE
+    path = Path(__file__).with_name("data") / name
     if path.is_file():
         return path.read_text("utf-8")
     from importlib import resources
-    return resources.files("t2i_sdk.planning").joinpath("data", TABLE_FILE).read_text("utf-8")
+    return resources.files("t2i_sdk.planning").joinpath("data", name).read_text("utf-8")
 
 
 def read_vocabulary(text: str | None = None) -> dict[str, frozenset[str]]:
@@ -46,5 +49,11 @@ def read_vocabulary(text: str | None = None) -> dict[str, frozenset[str]]:
     return {k: frozenset(v) for k, v in sets.items()}
 
 
-VOCABULARY = read_vocabulary()
+def read_vocabularies(names=TABLE_FILES) -> dict[str, frozenset[str]]:
+    """``read_vocabulary`` of each packaged table, unioned."""
+    tables = [read_vocabulary(_table_text(name)) for name in names]
+    return {k: frozenset().union(*(t[k] for t in tables)) for k in tables[0]}
+
+
+VOCABULARY = read_vocabularies()
 EXTERNAL_NOUNS = VOCABULARY["object"] | VOCABULARY["worn"] | VOCABULARY["container"]
