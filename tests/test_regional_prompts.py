@@ -44,6 +44,9 @@ def test_texts_put_the_background_first_and_template_each_phrase():
 @pytest.mark.parametrize("bad, message", [
     ({"template": "no placeholder"}, "one '{}'"),
     ({"template": "{} and {}"}, "one '{}'"),
+    ({"template": "{{}}"}, "one '{}'"),  # an escaped brace: the phrase would be dropped
+    ({"template": "{x} {}"}, "one '{}'"),
+    ({"template": "a {}}"}, "one '{}'"),
     ({"background": "sky"}, "caption, layout"),
 ])
 def test_bad_settings_name_what_is_wrong(bad, message):
@@ -53,8 +56,8 @@ def test_bad_settings_name_what_is_wrong(bad, message):
 
 @pytest.mark.parametrize("value, ok", [
     (None, True), ({"template": "a photo of {}", "background": "layout"}, True), ({}, True),
-    ({"template": "x"}, False), ({"background": "sky"}, False), ({"size": 1}, False),
-    ("on", False), (True, False),
+    ({"template": "x"}, False), ({"template": "{{}}"}, False), ({"background": "sky"}, False),
+    ({"size": 1}, False), ("on", False), (True, False),
 ])
 def test_the_drafter_option_is_checked_when_a_bundle_is_read(value, ok):
     from t2i_sdk.bundle.options import check_options
@@ -246,12 +249,32 @@ def test_tensorrt_profiles_cover_the_regional_context(regional_onnx):
 
 
 def test_the_option_is_part_of_the_export_stamp():
-    from t2i_export.onnx_step import OnnxOptions, onnx_stamp
+    from t2i_export.onnx_step import OnnxOptions, is_regional, onnx_stamp
 
     files = {"unet/config.json": "0" * 64}
     off = onnx_stamp(files, OnnxOptions(), "gligen", {"guidance_scale": 4.0})
     on = onnx_stamp(files, OnnxOptions(), "gligen", {"regional_prompts": REGIONAL})
     assert off != on and "regional" not in json.dumps(off)
+    # {} is the default settings for the engines, so the export must be regional too
+    assert is_regional({"regional_prompts": {}}) and not is_regional({"regional_prompts": None})
+
+
+def test_a_regional_export_runs_at_its_sample_size_only(regional_onnx):
+    from t2i_engines.onnxruntime.gligen_drafter import OrtGligenDrafterEngine
+
+    out, manifest = regional_onnx
+    side = manifest["pipeline"]["sample_size"] * manifest["pipeline"]["vae_scale_factor"]
+    small = OrtGligenDrafterEngine.load(out, device="cpu", height=side // 2, width=side // 2)
+    with pytest.raises(ValueError, match="regional and runs at"):
+        small.generate(*ARGS)
+
+
+def test_the_torch_engine_refuses_regional_prompts_on_a_non_square_image(tiny_gligen_dir):
+    from t2i_engines.pytorch.gligen_drafter import GligenDrafterEngine
+
+    with pytest.raises(ValueError, match="square image"):
+        GligenDrafterEngine.load(tiny_gligen_dir, device="cpu", height=64, width=32,
+                                 regional_prompts=REGIONAL)
 
 
 def test_a_bundle_with_the_option_drafts_regionally_through_the_pipeline(tiny_bundle, tmp_path):
@@ -266,3 +289,28 @@ def test_a_bundle_with_the_option_drafts_regionally_through_the_pipeline(tiny_bu
     result = pipe("a red apple left of a blue cup", seed=1, n_drafts=1, rounds=0,
                   planner="rule", rewriter="identity", n_rewrites=1)
     assert result.image.size[0] > 0
+
+
+def test_int8_calibration_drafts_with_the_bundles_regional_prompts(regional_onnx):
+    from t2i_export.onnx.calibration import _drafter
+
+    out, _ = regional_onnx
+    engine = _drafter(out, out / "unet" / "model.onnx", {"regional_prompts": REGIONAL})
+    assert engine.regional == RegionalPrompts(**REGIONAL)
+
+
+def test_tensorrt_builds_a_fixed_grid_unet_at_its_sample_size_only(regional_onnx, tmp_path,
+                                                                  monkeypatch):
+    pytest.importorskip("onnx")
+    import t2i_export.tensorrt.build as trt_build
+    from t2i_export.tensorrt_step import build_component_tensorrt
+
+    built = {}
+    monkeypatch.setattr(trt_build, "build_engine",
+                        lambda graph, engine, *, profile, **kw: built.setdefault(graph.parent.name,
+                                                                                 profile))
+    out, manifest = regional_onnx
+    build_component_tensorrt(out, tmp_path / "trt", timing_cache=tmp_path / "cache")
+    latent = manifest["pipeline"]["sample_size"]
+    low, opt, high = built["unet"].shapes("sample")
+    assert low[2:] == opt[2:] == high[2:] == (latent, latent)

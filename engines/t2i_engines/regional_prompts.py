@@ -18,6 +18,7 @@ A context whose flags are all 0 is plain cross-attention.
 """
 from __future__ import annotations
 
+import string
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -40,9 +41,9 @@ class RegionalPrompts:
     background: str = "caption"
 
     def __post_init__(self):
-        if not isinstance(self.template, str) or self.template.count("{}") != 1:
-            raise ValueError(f"regional_prompts template must contain one '{{}}', got "
-                             f"{self.template!r}")
+        if not _one_placeholder(self.template):
+            raise ValueError(f"regional_prompts template must contain one '{{}}' and no other "
+                             f"braces, got {self.template!r}")
         if self.background not in BACKGROUNDS:
             raise ValueError(f"regional_prompts background must be one of "
                              f"{', '.join(BACKGROUNDS)}, got {self.background!r}")
@@ -61,6 +62,19 @@ class RegionalPrompts:
         """The conditional context's blocks, in order: background text, then one per phrase."""
         back = prompt if self.background == "caption" else (background or "")
         return [back] + [self.template.format(p) for p in phrases]
+
+
+def _one_placeholder(template) -> bool:
+    """Exactly one bare ``{}`` and no other format field or escaped brace."""
+    if not isinstance(template, str):
+        return False
+    try:
+        fields = list(string.Formatter().parse(template))
+    except ValueError:  # an unmatched brace
+        return False
+    placeholders = [f for f in fields if f[1] is not None]
+    return (len(placeholders) == 1 and placeholders[0][1:] == ("", "", None)
+            and "{{" not in template and "}}" not in template)
 
 
 def region_channels(boxes: Sequence[Sequence[float]], block_tokens: int) -> np.ndarray:

@@ -64,8 +64,10 @@ def _exporter(kind: str) -> Callable:
 
 
 def is_regional(component_options: dict | None) -> bool:
-    """Whether a drafter's options ask for regional prompts (its UNet graph then differs)."""
-    return bool((component_options or {}).get("regional_prompts"))
+    """Whether a drafter's options ask for regional prompts (its UNet graph then differs);
+    ``{}`` asks for the default settings, as the engines read it."""
+    from t2i_engines.regional_prompts import RegionalPrompts
+    return RegionalPrompts.from_option((component_options or {}).get("regional_prompts")) is not None
 
 
 def onnx_stamp(files: dict[str, str], options: OnnxOptions, kind: str | None = None,

@@ -35,11 +35,19 @@ def build_component_tensorrt(onnx_dir: Path, out_dir: Path, *, timing_cache: Pat
 
     if onnx_dir != out_dir:
         shutil.copytree(onnx_dir, out_dir, dirs_exist_ok=True)
+    from t2i_engines.onnxruntime.gligen_drafter import fixed_grid
+
+    pipeline = json.loads((out_dir / MANIFEST_NAME).read_text()).get("pipeline", {})
+    sizes = {}
+    if fixed_grid(pipeline):  # masks traced at the sample size: build for that size only
+        side = pipeline["sample_size"] * pipeline["vae_scale_factor"]
+        sizes = {"resolution": (side, side, side), "vae_scale": pipeline["vae_scale_factor"]}
     engines = []
     for graph in onnx_graphs(out_dir):
         engine = graph.with_suffix(ENGINE_SUFFIX)
         # batch up to 16: classifier-free guidance doubles a batch of 8 drafts
-        build_engine(graph, engine, fp16=True, profile=default_profiles(graph, batch=(1, 8, 16)),
+        build_engine(graph, engine, fp16=True,
+                     profile=default_profiles(graph, batch=(1, 8, 16), **sizes),
                      timing_cache=timing_cache, progress=progress)
         engines.append(engine)
     return engines

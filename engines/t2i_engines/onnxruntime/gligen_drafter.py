@@ -152,10 +152,10 @@ class OrtGligenDrafterEngine:
             # The traced UNet has no padding branch for sizes its down-sampling cannot halve.
             raise ValueError(f"height and width must be multiples of {multiple} for this "
                              f"exported UNet, got {height}x{width}")
-        if self.pipeline.get("box_mask") and (height, width) != (default, default):
-            # The box mask's token grid was traced at the UNet's sample size.
-            raise ValueError(f"this exported UNet is box-masked and runs at {default}x{default} "
-                             f"only, got {height}x{width}")
+        if fixed_grid(self.pipeline) and (height, width) != (default, default):
+            # The box mask's and regional prompts' token grids were traced at the sample size.
+            raise ValueError(f"this exported UNet is {fixed_grid(self.pipeline)} and runs at "
+                             f"{default}x{default} only, got {height}x{width}")
         return height // factor, width // factor
 
     def _encode(self, prompt: str, phrases: list[str], boxes, background: str | None,
@@ -200,6 +200,14 @@ class OrtGligenDrafterEngine:
         return {"gligen_boxes": np.repeat(box_slots[None], total, axis=0),
                 "gligen_positive_embeddings": np.repeat(embed_slots[None], total, axis=0),
                 "gligen_masks": masks}
+
+
+def fixed_grid(pipeline: dict) -> str | None:
+    """Why an exported UNet runs at its sample size only (its attention masks' token grids
+    were traced there), or None when any multiple of ``image_size_multiple`` runs."""
+    reasons = [why for key, why in (("box_mask", "box-masked"),
+                                    ("regional_prompts", "regional")) if pipeline.get(key)]
+    return " and ".join(reasons) or None
 
 
 def _scale(value: float) -> np.ndarray:

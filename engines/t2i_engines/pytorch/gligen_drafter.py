@@ -51,6 +51,10 @@ class GligenDrafterEngine:
         self.gligen_beta = gligen_beta
         self.regional = RegionalPrompts.from_option(regional_prompts)
         if self.regional:
+            side = gligen_pipe.unet.config.sample_size * gligen_pipe.vae_scale_factor
+            if (height or side) != (width or side):  # the masks' token grid is square
+                raise ValueError(f"regional_prompts need a square image, got "
+                                 f"{height or side}x{width or side}")
             make_regional(gligen_pipe.unet)
         self.tokenizer = gligen_pipe.tokenizer
         self.max_prompt_tokens: int = int(self.tokenizer.model_max_length)

@@ -116,7 +116,8 @@ def _drafter(folder: Path, unet: Path | None, options: dict):
     return OrtGligenDrafterEngine(folder, graphs, manifest["pipeline"],
                                   guidance_scale=options.get("guidance_scale", 7.5),
                                   height=options.get("height"), width=options.get("width"),
-                                  gligen_beta=options.get("gligen_beta", 0.3), progress=False)
+                                  gligen_beta=options.get("gligen_beta", 0.3), progress=False,
+                                  regional_prompts=options.get("regional_prompts"))
 
 
 class FeedsReader:

@@ -16,7 +16,7 @@ import math
 from dataclasses import dataclass, fields
 from typing import Callable
 
-from t2i_engines.regional_prompts import BACKGROUNDS
+from t2i_engines.regional_prompts import RegionalPrompts
 from t2i_sdk.config import RewriteConfig
 from t2i_sdk.errors import BundleError
 from t2i_sdk.planning.box_geometry import GeometryConfig
@@ -63,9 +63,11 @@ def _is_regional(v) -> bool:
         return True
     if not isinstance(v, dict) or not set(v) <= {"template", "background"}:
         return False
-    template = v.get("template", "{}")
-    return (isinstance(template, str) and template.count("{}") == 1
-            and v.get("background", "caption") in BACKGROUNDS)
+    try:  # the engines' own check
+        RegionalPrompts.from_option(v)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def _is_examples(v) -> bool:
