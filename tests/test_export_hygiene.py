@@ -198,3 +198,31 @@ def test_bundle_export_onto_its_own_source_is_refused(tiny_bundle, tmp_path, cap
     assert main(["--quiet", "bundle", str(src), str(src), "--force", "--engines", "torch"]) == 2
     assert "source bundle" in capsys.readouterr().err
     assert _names(tmp_path) == ["b"] and (src / "bundle.json").is_file()
+
+
+# A Ctrl-C that the kernel delivers to another thread of the export process (tokenizers and
+# torch start their own) only sets Python's flag: the wait for a silent quantizer must still
+# come back to the interpreter to raise it.
+_CTRL_C_ON_ANOTHER_THREAD = textwrap.dedent("""
+    import signal, subprocess, sys, threading, time
+    import t2i_export.gguf.quantize_child as qc
+
+    def interrupt_from_this_thread():
+        time.sleep(0.5)
+        signal.pthread_kill(threading.get_ident(), signal.SIGINT)
+
+    threading.Thread(target=interrupt_from_this_thread).start()
+    start = time.monotonic()
+    try:
+        qc._run_to_the_end([sys.executable, "-c", "import time; time.sleep(60)"])
+    except KeyboardInterrupt:
+        print(f"interrupted after {time.monotonic() - start:.1f} s")
+""")
+
+
+@pytest.mark.skipif(not hasattr(signal, "pthread_kill"), reason="POSIX threads and signals")
+def test_ctrl_c_delivered_to_another_thread_still_stops_the_wait():
+    out = subprocess.run([sys.executable, "-c", _CTRL_C_ON_ANOTHER_THREAD], capture_output=True,
+                         text=True, timeout=50)
+    assert out.stdout.startswith("interrupted after"), out.stderr
+    assert float(out.stdout.split()[2]) < 20

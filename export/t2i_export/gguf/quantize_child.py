@@ -44,13 +44,25 @@ def quantize_in_child(src: Path, out_path: Path, out_type: str, *,
     return out_path
 
 
+# How often the wait for the child comes back to the interpreter. The kernel may deliver a
+# Ctrl-C to any thread of this process (tokenizers and torch start their own); Python then only
+# sets a flag, and a main thread blocked in select() without a timeout would not see it until
+# the child next wrote something -- for a silent C call, maybe never.
+_POLL_S = 0.25
+
+
 def _run_to_the_end(cmd: list[str]) -> subprocess.CompletedProcess:
     """Run ``cmd``; if this process is interrupted meanwhile, kill the child and reap it (so
     it has stopped writing) before re-raising."""
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, errors="replace")
     try:
-        stdout, stderr = proc.communicate()
+        while True:
+            try:
+                stdout, stderr = proc.communicate(timeout=_POLL_S)
+                break
+            except subprocess.TimeoutExpired:
+                continue  # no output is lost by retrying; a pending Ctrl-C is raised here
     except BaseException:
         proc.kill()
         proc.communicate()
