@@ -136,8 +136,11 @@ _SLOW_CHILD = textwrap.dedent("""
     time.sleep(120)
 """)
 
+# A shell without job control starts background commands with SIGINT ignored, and Python then
+# installs no KeyboardInterrupt handler; the scripts below put back what a terminal gives.
 _RUN_EXPORT = textwrap.dedent("""
-    import sys
+    import signal, sys
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     import t2i_export.gguf.quantize_child as qc
     marker, child = sys.argv[1], sys.argv[2]
     qc.child_command = lambda src, *a, **k: [sys.executable, "-c", child, marker, str(src)]
@@ -206,6 +209,7 @@ def test_bundle_export_onto_its_own_source_is_refused(tiny_bundle, tmp_path, cap
 _CTRL_C_ON_ANOTHER_THREAD = textwrap.dedent("""
     import signal, subprocess, sys, threading, time
     import t2i_export.gguf.quantize_child as qc
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
     def interrupt_from_this_thread():
         time.sleep(0.5)
