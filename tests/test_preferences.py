@@ -106,3 +106,23 @@ def test_vote_table_rejects_pairs_outside_the_candidates():
         VoteTable(2).add("quality", 0, 2, Verdict(1))
     with pytest.raises(ValueError):
         VoteTable.from_dict({"n": 2, "votes": {"quality": {"0,5": 1}}})
+
+
+def test_shorter_tie_break_picks_the_shortest_best_and_the_longest_worst():
+    # Candidates 0 and 1 tie at the top, 2 and 3 at the bottom; lengths decide, not the seed.
+    scores, lengths = [4, 4, -4, -4], [12, 7, 9, 30]
+    assert {select_pair(scores, seed=s, lengths=lengths, tie_break="shorter")
+            for s in range(20)} == {(1, 3)}
+    # Equal lengths among the tied: the seeded draw still decides.
+    draws = {select_pair([3, 3, -6], seed=s, lengths=[5, 5, 9], tie_break="shorter")
+             for s in range(20)}
+    assert draws == {(0, 2), (1, 2)}
+    # A strict preference is never overridden by length.
+    assert select_pair([5, -5], lengths=[40, 3], tie_break="shorter") == (0, 1)
+
+
+def test_tie_break_is_checked():
+    with pytest.raises(ValueError, match="tie_break"):
+        select_pair([1, -1], tie_break="longest")
+    with pytest.raises(ValueError, match="one length per candidate"):
+        select_pair([1, -1], tie_break="shorter")

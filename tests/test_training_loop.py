@@ -60,6 +60,9 @@ def test_yaml_errors_name_the_bad_key(tmp_path):
     path.write_text("bundle: b\nsampling:\n  temperature: hot\n")
     with pytest.raises(InputError, match=r"sampling\.temperature"):
         load_config(path)
+    path.write_text("bundle: b\ntie_break: longest\n")
+    with pytest.raises(InputError, match="tie_break"):
+        load_config(path)
     path.write_text("bundle: b\nquantization: int3\n")
     with pytest.raises(InputError, match="quantization"):
         load_config(path)

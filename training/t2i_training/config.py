@@ -15,6 +15,7 @@ from t2i_sdk.config import RewriteConfig
 from t2i_sdk.errors import InputError
 
 from t2i_training.judges.protocol import REWARD_DIMENSIONS
+from t2i_training.preferences import TIE_BREAKS
 
 QUANTIZATION_MODES = ("auto", "nf4", "none")
 JUDGE_KINDS = ("programmatic", "shapes", "vlm", "http", "import")
@@ -110,6 +111,9 @@ class RunConfig:
     quantization: str = "auto"  # "nf4" (QLoRA) | "none" (LoRA) | "auto": nf4 where it runs
     device: str = "auto"
     seed: int = 0
+    # How a prompt's tied best (and tied worst) rewrites are narrowed to one pair:
+    # "random" (a seeded draw) or "shorter" (shortest chosen, longest rejected, then the draw).
+    tie_break: str = "random"
     lora: LoraSettings = field(default_factory=LoraSettings)
     dpo: DPOSettings = field(default_factory=DPOSettings)
     sampling: SamplingSettings = field(default_factory=SamplingSettings)
@@ -129,6 +133,8 @@ class RunConfig:
                f"dimensions {bad or '[]'}: choose from {', '.join(REWARD_DIMENSIONS)}")
         _check(0.0 <= self.held_out_fraction < 1.0, "held_out_fraction must be in [0, 1)")
         _check(self.render_steps >= 1, "render_steps must be >= 1")
+        _check(self.tie_break in TIE_BREAKS,
+               f"tie_break must be one of {', '.join(TIE_BREAKS)}, got {self.tie_break!r}")
         _check(self.sampling.n_rewrites >= 2, "sampling.n_rewrites must be >= 2 (pairs)")
         _check(self.sampling.temperature > 0, "sampling.temperature must be > 0")
         _check(self.sampling.max_new_tokens >= 1, "sampling.max_new_tokens must be >= 1")

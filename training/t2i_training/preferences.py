@@ -42,7 +42,11 @@ def cumulative_scores(n: int, votes: Mapping[Pair, int]) -> list[int]:
     return scores
 
 
-def select_pair(scores: list[int], seed: int = 0) -> Pair | None:
+TIE_BREAKS = ("random", "shorter")
+
+
+def select_pair(scores: list[int], seed: int = 0, *, lengths: list[int] | None = None,
+                tie_break: str = "random") -> Pair | None:
     """``(chosen, rejected)`` = (argmax, argmin) of ``scores``, or None when all tie.
 
     A prompt is kept whenever its best beats its worst. When several candidates share the top
@@ -50,7 +54,16 @@ def select_pair(scores: list[int], seed: int = 0) -> Pair | None:
     prompts have two or more equally correct rewrites, and skipping those prompts starved the
     loop of pairs (0 of 24 prompts with a real preference kept, issue 11). Any tied best still
     beats any tied worst, so the pair is a true preference; the draw only avoids index order.
+
+    ``tie_break="shorter"`` (needs ``lengths``, e.g. tokens per rewrite) first narrows the tied
+    best to the shortest and the tied worst to the longest, then draws: DPO learns length
+    when chosen answers run longer than rejected ones (Park et al. 2024, "Disentangling
+    length from quality in DPO"), and among equally judged rewrites length is all that differs.
     """
+    if tie_break not in TIE_BREAKS:
+        raise ValueError(f"tie_break must be one of {', '.join(TIE_BREAKS)}, got {tie_break!r}")
+    if tie_break == "shorter" and (lengths is None or len(lengths) != len(scores)):
+        raise ValueError("tie_break='shorter' needs one length per candidate")
     if len(scores) < 2:
         return None
     top, bottom = max(scores), min(scores)
@@ -59,6 +72,9 @@ def select_pair(scores: list[int], seed: int = 0) -> Pair | None:
     rng = random.Random(seed)
     best = [i for i, s in enumerate(scores) if s == top]
     worst = [i for i, s in enumerate(scores) if s == bottom]
+    if tie_break == "shorter":
+        best = [i for i in best if lengths[i] == min(lengths[k] for k in best)]
+        worst = [i for i in worst if lengths[i] == max(lengths[k] for k in worst)]
     return rng.choice(best), rng.choice(worst)
 
 

@@ -242,7 +242,8 @@ def _judge_phase(env: RoundEnv, rd: RoundDir, prompts, rewrites: dict, renders: 
         if i not in pairs:
             table = VoteTable.from_dict(votes[i]["table"])
             pairs[i] = _pair_record(i, prompt, rewrites[i]["rewrites"], table, dims,
-                                    seed=stable_seed(env.config.seed, "pair", rd.index, prompt))
+                                    seed=stable_seed(env.config.seed, "pair", rd.index, prompt),
+                                    tie_break=env.config.tie_break)
             pairs_log.append(pairs[i])
         env.progress("judge", len(pairs), len(prompts))
     return pairs
@@ -260,10 +261,11 @@ def _judge_prompt(judge, prompt, rewrite_rec, render_rec, rd: RoundDir, dims) ->
 
 
 def _pair_record(i: int, prompt: str, rewrites: list[dict], table: VoteTable, dims, *,
-                 seed: int) -> dict:
+                 seed: int, tie_break: str = "random") -> dict:
     scores = table.scores(dims)
     record = {"index": i, "prompt": prompt, "scores": scores, "unparsed": table.unparsed}
-    choice = select_pair(scores, seed)
+    choice = select_pair(scores, seed, lengths=[r["n_tokens"] for r in rewrites],
+                         tie_break=tie_break)
     if choice is None:
         return {**record, "skipped": "tie"}
     chosen, rejected = (rewrites[k] for k in choice)

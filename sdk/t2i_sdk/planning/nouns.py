@@ -62,7 +62,7 @@ FURNITURE = (
 )
 KITCHEN = (
     "cup", "mug", "glass", "bottle", "jar", "bowl", "plate", "dish", "saucer", "tray", "pot",
-    "pan", "kettle", "teapot", "fork", "knife", "spoon", "chopsticks", "spatula", "ladle",
+    "pan", "kettle", "teapot", "fork", "knife", "spoon", "chopstick", "spatula", "ladle",
     "whisk", "toaster", "microwave", "oven", "stove", "refrigerator", "fridge", "sink",
     "dishwasher", "blender", "basket", "bucket", "box", "bag", "can", "tin", "barrel",
     "crate", "carton", "jug", "pitcher", "thermos", "napkin", "candlestick", "cage",
