@@ -1,0 +1,69 @@
+"""What the DPO rounds changed in the held-out rewrites, read from the loop's own eval logs.
+
+    python benchmarks/rewriter_drift.py runs/dpo-smollm2-v2 > benchmarks/results/rewriter/drift.txt
+
+For the base model (round 1's "previous") and each round's policy, over the held-out free-form
+prompts (one rewrite each, the deployed sampling): how often a rewrite adds a shape, colour or
+relation word the user neither typed nor asked for by a synonym (an invented object or
+relation), how often it keeps the request's chatter ("could you", "please", "thanks"), how often it still uses a word the shapes
+drafter cannot read (a held-out synonym such as "rhombus"), and the mean length in words.
+"""
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+from t2i_sdk.shapes.freeform import COLOR_SYNONYMS, RELATION_PHRASES, SHAPE_SYNONYMS
+
+CANONICAL = ({w for w in SHAPE_SYNONYMS["train"]} | {w for w in COLOR_SYNONYMS["train"]}
+             | {"left", "right", "above", "below"})
+FOREIGN = {w for table in (SHAPE_SYNONYMS, COLOR_SYNONYMS) for split in table.values()
+           for words in split.values() for phrase in words for w in re.findall(r"[a-z]+", phrase)}
+FOREIGN -= CANONICAL | {"shape", "sided", "six", "three", "colored", "five", "pointed", "sign",
+                        "symbol", "plus", "star"}
+CHATTER = ("could you", "please", "pls", "thanks", "i'd like", "would love", "can you", "make me",
+           "create a", "need an", "show me", "draw", "render", "generate")
+
+
+def translations(text: str) -> set[str]:
+    """The canonical words a prompt asks for through a synonym ("rhombus" -> "diamond")."""
+    low = text.lower()
+    return {canonical for table in (SHAPE_SYNONYMS, COLOR_SYNONYMS, RELATION_PHRASES)
+            for split in table.values() for canonical, phrases in split.items()
+            if any(phrase in low for phrase in phrases) for canonical in canonical.split()}
+
+
+def words(text: str) -> set[str]:
+    return set(re.findall(r"[a-z]+", text.lower().replace("-", " ")))
+
+
+def stats(records: list[tuple[str, str]]) -> dict:
+    n = len(records)
+    invented = sum(bool((words(r) & CANONICAL) - words(p) - translations(p)) for p, r in records)
+    return {"rewrites": n,
+            "invents a shape/colour/relation": round(invented / n, 2),
+            "keeps request chatter": round(sum(any(c in r.lower() for c in CHATTER)
+                                               for _, r in records) / n, 2),
+            "uses a word the drafter never saw": round(sum(bool(words(r) & FOREIGN)
+                                                           for _, r in records) / n, 2),
+            "mean words": round(sum(len(r.split()) for _, r in records) / n, 1)}
+
+
+def main(run: str) -> int:
+    rounds = sorted(Path(run).glob("round_*/eval.jsonl"))
+    if not rounds:
+        print(f"{run}: no round_*/eval.jsonl", file=sys.stderr)
+        return 2
+    logs = [[json.loads(line) for line in path.read_text().splitlines()] for path in rounds]
+    rows = [("base SmolLM2", [(e["prompt"], e["texts"]["previous"]) for e in logs[0]])]
+    rows += [(f"round {i}", [(e["prompt"], e["texts"]["current"]) for e in log])
+             for i, log in enumerate(logs, start=1)]
+    for name, records in rows:
+        print(name + ": " + ", ".join(f"{k} {v}" for k, v in stats(records).items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))
