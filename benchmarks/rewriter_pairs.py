@@ -2,7 +2,7 @@
 rewrites that name every shape and colour the user asked for (canonical words), that are an
 exact canonical caption, and their length in words.
 
-    python benchmarks/rewriter_pairs.py runs/dpo-smollm2 > benchmarks/results/rewriter/pairs.txt
+    python benchmarks/rewriter_pairs.py runs/dpo-smollm2-v2 > benchmarks/results/rewriter/pairs.txt
 """
 import json
 import re
