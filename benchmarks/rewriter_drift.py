@@ -5,8 +5,8 @@
 For the base model (round 1's "previous") and each round's policy, over the held-out free-form
 prompts (one rewrite each, the deployed sampling): how often a rewrite adds a shape, colour or
 relation word the user neither typed nor asked for by a synonym (an invented object or
-relation), how often it keeps the request's chatter ("could you", "please", "thanks"), how often it still uses a word the shapes
-drafter cannot read (a held-out synonym such as "rhombus"), and the mean length in words.
+relation), how often it keeps the request's chatter ("could you", "please", "thanks"), how often it still names a shape or colour
+by a synonym the drafter cannot read ("rhombus", "plus symbol"), and the mean length in words.
 """
 from __future__ import annotations
 
@@ -19,10 +19,9 @@ from t2i_sdk.shapes.freeform import COLOR_SYNONYMS, RELATION_PHRASES, SHAPE_SYNO
 
 CANONICAL = ({w for w in SHAPE_SYNONYMS["train"]} | {w for w in COLOR_SYNONYMS["train"]}
              | {"left", "right", "above", "below"})
-FOREIGN = {w for table in (SHAPE_SYNONYMS, COLOR_SYNONYMS) for split in table.values()
-           for words in split.values() for phrase in words for w in re.findall(r"[a-z]+", phrase)}
-FOREIGN -= CANONICAL | {"shape", "sided", "six", "three", "colored", "five", "pointed", "sign",
-                        "symbol", "plus", "star"}
+# Every synonym phrase of either dialect, as typed ("plus symbol", "six-sided shape", "rhombus").
+FOREIGN = tuple(phrase for table in (SHAPE_SYNONYMS, COLOR_SYNONYMS) for split in table.values()
+                for phrases in split.values() for phrase in phrases)
 CHATTER = ("could you", "please", "pls", "thanks", "i'd like", "would love", "can you", "make me",
            "create a", "need an", "show me", "draw", "render", "generate")
 
@@ -33,6 +32,12 @@ def translations(text: str) -> set[str]:
     return {canonical for table in (SHAPE_SYNONYMS, COLOR_SYNONYMS, RELATION_PHRASES)
             for split in table.values() for canonical, phrases in split.items()
             if any(phrase in low for phrase in phrases) for canonical in canonical.split()}
+
+
+def uses_synonym(text: str) -> bool:
+    """Whether ``text`` names a shape or colour by a dialect synonym, whole words only."""
+    low = " ".join(re.findall(r"[a-z]+", text.lower()))
+    return any(re.search(rf"\b{' '.join(re.findall(r'[a-z]+', p))}s?\b", low) for p in FOREIGN)
 
 
 def words(text: str) -> set[str]:
@@ -46,8 +51,8 @@ def stats(records: list[tuple[str, str]]) -> dict:
             "invents a shape/colour/relation": round(invented / n, 2),
             "keeps request chatter": round(sum(any(c in r.lower() for c in CHATTER)
                                                for _, r in records) / n, 2),
-            "uses a word the drafter never saw": round(sum(bool(words(r) & FOREIGN)
-                                                           for _, r in records) / n, 2),
+            "keeps a synonym the drafter never saw": round(sum(uses_synonym(r)
+                                                               for _, r in records) / n, 2),
             "mean words": round(sum(len(r.split()) for _, r in records) / n, 1)}
 
 

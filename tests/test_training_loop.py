@@ -189,6 +189,20 @@ def test_resume_refuses_changed_settings(tmp_path, tiny_bundle):
         RunDir(changed.run_dir).open(changed)
 
 
+def test_resume_of_a_run_saved_before_a_setting_existed(tmp_path, tiny_bundle):
+    # A run dir written before `tie_break` existed resumes with the default, not with "shorter".
+    cfg = tiny_config(tmp_path, tiny_bundle, held_out_fraction=0.0)
+    saved = RunDir(cfg.run_dir).open(cfg).root / "config.json"
+    old = json.loads(saved.read_text())
+    del old["tie_break"]
+    saved.write_text(json.dumps(old))
+    RunDir(cfg.run_dir).open(cfg)
+    saved.write_text(json.dumps(old))
+    shorter = tiny_config(tmp_path, tiny_bundle, held_out_fraction=0.0, tie_break="shorter")
+    with pytest.raises(InputError, match="tie_break"):
+        RunDir(shorter.run_dir).open(shorter)
+
+
 # -- the CLI, QLoRA where it runs, merge + GGUF + bundle --------------------------------------
 
 def test_cli_dpo_exports_a_bundle_and_rejects_bad_input(tmp_path, tiny_bundle, capsys):

@@ -141,6 +141,8 @@ class RunDir:
         current = config.to_dict()
         if path.exists():
             saved = json.loads(path.read_text(encoding="utf-8"))
+            # A setting added after the run started was, for that run, its default.
+            saved = {**_defaults(config), **saved}
             changed = sorted(k for k in set(saved) | set(current)
                              if k not in RESUMABLE_CHANGES
                              and _jsonable(saved.get(k)) != _jsonable(current.get(k)))
@@ -174,3 +176,10 @@ class RunDir:
 def _jsonable(value):
     """Tuples and lists compare equal once both went through JSON."""
     return json.loads(json.dumps(value))
+
+
+def _defaults(config) -> dict:
+    """Top-level settings of ``config``'s dataclass that have a plain default, as saved."""
+    from dataclasses import MISSING, fields
+
+    return {f.name: f.default for f in fields(config) if f.default is not MISSING}
