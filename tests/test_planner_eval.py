@@ -114,6 +114,20 @@ def test_optional_labels_are_not_junk_but_tiny_boxes_are_nonsense():
     assert m["object_precision"] == 1.0 and m["nonsense_box_rate"] == 1.0
 
 
+def test_head_matching_credits_a_more_specific_label_never_a_less_specific_one():
+    records = [record("a golden retriever", [("retriever", 1)]),
+               record("a rocking horse", [("rocking horse", 1)])]
+    layouts = {"a golden retriever": [obj("golden retriever", LEFT)],
+               "a rocking horse": [obj("horse", RIGHT)]}
+    exact = evaluate(FixedPlanner(layouts), records, progress=False)
+    head = evaluate(FixedPlanner(layouts), records, progress=False, match="head")
+    assert exact.overall["object_recall"] == 0.0 and exact.overall["object_precision"] == 0.0
+    assert head.overall["object_recall"] == 0.5 and head.overall["object_precision"] == 0.5
+    assert head.to_dict()["label_match"] == "head" and "matched by head" in head.format_table()
+    with pytest.raises(ValueError, match="match must be one of"):
+        evaluate(FixedPlanner(layouts), records, progress=False, match="fuzzy")
+
+
 def test_counts_are_right_only_when_exact_and_null_counts_are_not_judged():
     records = [record("three cats and some birds", [("cat", 3), ("bird", None)])]
     boxes = [(0.05 + 0.2 * i, 0.1, 0.2 + 0.2 * i, 0.3) for i in range(4)]
@@ -259,7 +273,9 @@ def test_plan_eval_prints_the_table_and_writes_the_report(tmp_path, capsys):
 
 @pytest.mark.parametrize("argv,needle", [
     (["plan", "a cat", "--eval", "{set}"], "give no PROMPT"),
-    (["plan", "a cat", "--json", "{tmp}/r.json"], "--json needs --eval"),
+    (["plan", "a cat", "--json", "{tmp}/r.json"], "--json and --match need --eval"),
+    (["plan", "a cat", "--match", "head"], "--json and --match need --eval"),
+    (["plan", "--eval", "{set}", "--match", "fuzzy"], "--match must be one of exact, head"),
     (["plan", "--eval", "{set}", "--json", "{tmp}/no/such/dir/r.json"], "does not exist"),
 ])
 def test_plan_eval_argument_errors_exit_2(tmp_path, capsys, argv, needle):
@@ -292,6 +308,7 @@ def test_every_relation_phrase_is_in_at_least_three_dev_prompts():
 
 
 def test_dev_and_heldout_share_no_prompt():
-    dev = {r.prompt.lower() for r in load_eval_set(SETS / "dev.jsonl")}
-    held = {r.prompt.lower() for r in load_eval_set(SETS / "heldout.jsonl")}
-    assert not dev & held
+    def prompts(*names):
+        return {r.prompt.lower() for n in names for r in load_eval_set(SETS / f"{n}.jsonl")}
+    dev, held = prompts("dev", "dev2", "dev3"), prompts("heldout", "heldout2")
+    assert len(dev) == 170 + 90 + 80 and not dev & held

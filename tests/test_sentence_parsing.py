@@ -64,6 +64,28 @@ def test_sentences_box_only_lexicon_nouns(prompt, expected):
     assert objects(prompt) == expected
 
 
+@pytest.mark.parametrize("prompt,expected", [
+    # a noun that is also a verb, after a noun it agrees with and before an object: the verb
+    ("An owl watches them from a pine tree.", {"owl": 1, "tree": 1}),
+    ("The cat watches the bird.", {"cat": 1, "bird": 1}),
+    ("The boys watch a kite.", {"boy": 2, "kite": 1}),
+    ("a wall of stone blocks", {"block": 2}),  # no object follows: still the noun
+    ("a cat can fly", {"cat": 1}),  # the modal
+    ("a trash can next to a bench", {"trash can": 1, "bench": 1}),
+    # WordNet's -ed nouns for people ("the chased") are no nouns: the verb after a plural
+    ("Her two puppies chased after her.", {"puppy": 2}),
+    # -men plurals of a listed -man noun
+    ("The fishermen hauled a net.", {"fisherman": 2, "net": 1}),
+    # an adverb before a relation is no compound head; greetings are no modifiers
+    ("a black taxi right behind the bus", {"taxi": 1, "bus": 1}),
+    ("hey can u draw a helicopter over a lighthouse", {"helicopter": 1, "lighthouse": 1}),
+    # a body part shows its owner, who is boxed though the part is not
+    ("a barber trimming a customer's beard", {"barber": 1, "customer": 1}),
+])
+def test_verbs_modals_and_owners_in_sentences(prompt, expected):
+    assert objects(prompt) == expected
+
+
 def test_possessed_thing_keeps_its_colour():
     groups = parse_prompt("the boy's green kite").groups
     assert [(g.label, g.color) for g in groups] == [("boy", None), ("kite", "green")]

@@ -25,7 +25,8 @@ Rules, in order:
     sense-tagged corpus (SemCor counts in the index files): "feed" (a farmer feeds two goats),
     "great", "cozy", "native" go; "stall", "giant", "pedestrian" stay. Not a colour in any
     sense ("coral", "wine": a hyponym of color.n.01), not a verb's -ing form ("knitting",
-    "landing"), not the plural of another noun ("colors": a flag, "arms": weapons; the
+    "landing") nor an -ed form naming people ("chased", "accused": "two puppies chased after
+    her"; "moped" stays), not the plural of another noun ("colors": a flag, "arms": weapons; the
     planner reads them as plurals).
  5. Not a maker of the picture (``nouns.MAKER_NOUNS``: "in the style of an old master").
     ``build_object_nouns``' rules 5-7 and 9 and its plural checks: nothing the planner reads
@@ -129,6 +130,15 @@ def is_gerund(lemma: str, verbs: set[str]) -> bool:
     return stem in verbs or stem + "e" in verbs or (stem[-1:] == stem[-2:-1] and stem[:-1] in verbs)
 
 
+def is_past_form(lemma: str, verbs: set[str]) -> bool:
+    """A verb's -ed form: "chased" (chase), "stopped" (stop), "carried" (carry)."""
+    if not lemma.endswith("ed") or len(lemma) < 5:
+        return False
+    stem = lemma[:-2]
+    return (stem in verbs or stem + "e" in verbs or (stem[-1:] == stem[-2:-1] and stem[:-1] in verbs)
+            or (stem.endswith("i") and stem[:-1] + "y" in verbs))
+
+
 def is_concrete(files: list[str]) -> bool:
     """Rule 2 (``files``: its senses that are not names)."""
     share = sum(f in CONCRETE_FILES for f in files) / len(files)
@@ -159,6 +169,8 @@ def build(folder: Path, detection_csv: Path = DETECTION_CSV) -> tuple[list[str],
             dropped[lemma] = "a colour too"
         elif is_gerund(lemma, verbs):
             dropped[lemma] = "a verb's -ing form"
+        elif is_past_form(lemma, verbs) and files[0] == "noun.person":
+            dropped[lemma] = "a verb's -ed form for people"  # "the chased", "the accused"
         elif verbs.get(lemma, -1) > wordnet.tagged[lemma]:
             dropped[lemma] = "more often a verb"
         elif lemma in nouns.MAKER_NOUNS:

@@ -25,6 +25,9 @@ def register(sub) -> None:
                    help="with --eval: also write the full report as JSON to OUT")
     p.add_argument("--planner", choices=PLANNER_NAMES, default="rule",
                    help="which planner to evaluate (default: rule)")
+    p.add_argument("--match", default="exact", metavar="{exact,head}",
+                   help="with --eval: 'head' also counts a box labelled 'golden retriever' "
+                        "as the expected 'retriever' (default: exact labels)")
     add_quiet(p)
     p.set_defaults(run=run)
 
@@ -40,8 +43,8 @@ def make_planner(name: str):
 def run(args) -> int:
     if args.eval_set is not None:
         return _run_eval(args)
-    if args.json_out is not None:
-        raise InputError("--json needs --eval FILE")
+    if args.json_out is not None or args.match != "exact":
+        raise InputError("--json and --match need --eval FILE")
     planner = make_planner(args.planner)
     if args.jsonl:
         if args.prompt is not None:
@@ -57,16 +60,18 @@ def run(args) -> int:
 
 
 def _run_eval(args) -> int:
-    from t2i_sdk.planning.evaluation import evaluate, load_eval_set
+    from t2i_sdk.planning.evaluation import LABEL_MATCHES, evaluate, load_eval_set
 
     if args.prompt is not None or args.jsonl:
         raise InputError("--eval reads its prompts from FILE: give no PROMPT and no --jsonl")
+    if args.match not in LABEL_MATCHES:
+        raise InputError(f"--match must be one of {', '.join(LABEL_MATCHES)}, not {args.match!r}")
     out = Path(args.json_out) if args.json_out is not None else None
     if out is not None and not out.parent.is_dir():
         raise InputError(f"output folder {out.parent} does not exist")
     records = load_eval_set(args.eval_set)
     report = evaluate(make_planner(args.planner), records, progress=not args.quiet,
-                      planner_name=args.planner, source=str(args.eval_set))
+                      planner_name=args.planner, source=str(args.eval_set), match=args.match)
     print(report.format_table())
     if out is not None:
         save_json(report.to_dict(), out)

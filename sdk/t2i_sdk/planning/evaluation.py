@@ -3,7 +3,11 @@
 A set (``benchmarks/planner/*.jsonl``) holds one record per line: a prompt, its ``style``, the
 objects a careful reader expects boxed (singular label, count or null for "some birds"),
 ``optional`` scenery nouns that may be boxed or not, and the stated relations. A layout box
-*matches* a label when ``lexicon.singular_label(box label)`` equals it. All metrics are
+*matches* a label when ``lexicon.singular_label(box label)`` equals it (``match="exact"``, the
+default) or, with ``match="head"``, also when the box's label is that label with a modifier
+before it: a "golden retriever" box is the expected "retriever" (the sets' labelling rules drop
+such modifiers; the planner keeps compound names it knows), a "horse" box is never the expected
+"rocking horse". All metrics are
 pooled (micro-averaged) over the records of a slice (all records, or one style):
 
 - object recall: expected objects with at least one matching box / expected objects;
@@ -55,6 +59,7 @@ GENEVAL_POSITION_THRESHOLD = 0.1
 GENEVAL_DIRECTION_SHARE = 0.5
 NEAR_MAX_OVERLAP = 0.10  # of the smaller box's area
 NEAR_MAX_CENTRE_DISTANCE = 0.6  # image-relative units
+LABEL_MATCHES = ("exact", "head")  # how a box's label matches an expected label
 NONSENSE_MIN_AREA = 0.01
 NONSENSE_MIN_SIDE = 0.04
 SIZE_SPREAD_STEP = 0.05  # (w, h) are rounded to this before counting distinct sizes
@@ -280,16 +285,21 @@ class RecordResult:
                 and self.n_counts_right == self.n_counted and all(h for _, h in self.relations))
 
 
-def score_layout(record: EvalRecord, layout: Layout, ms: float = 0.0) -> RecordResult:
-    """Compare one layout with its record's labels."""
+def score_layout(record: EvalRecord, layout: Layout, ms: float = 0.0, *,
+                 match: str = "exact") -> RecordResult:
+    """Compare one layout with its record's labels (``match``: one of LABEL_MATCHES)."""
+    if match not in LABEL_MATCHES:
+        raise ValueError(f"match must be one of {LABEL_MATCHES}, not {match!r}")
+    expected = {o.label for o in record.objects}
+    allowed = expected | set(record.optional)
     boxes: dict[str, list[Box]] = {}
     labels = []
     for obj in layout.objects:
         label = singular_label(obj.label)
         labels.append(label)
+        if match == "head" and label not in allowed:
+            label = _head_match(label, allowed)
         boxes.setdefault(label, []).append(tuple(obj.box))
-    expected = {o.label for o in record.objects}
-    allowed = expected | set(record.optional)
     counted = [o for o in record.objects if o.count is not None]
     all_boxes = [(lab, b) for lab, bs in boxes.items() for b in bs]
     sizes = ()
@@ -306,6 +316,17 @@ def score_layout(record: EvalRecord, layout: Layout, ms: float = 0.0) -> RecordR
         n_nonsense=sum(1 for lab, b in all_boxes if lab not in allowed or is_nonsense_box(b)),
         relations=tuple((r.kind, _relation_holds(r, boxes)) for r in record.relations),
         single_object_sizes=sizes, ms=ms, labels=tuple(labels))
+
+
+def _head_match(label: str, allowed: set[str]) -> str:
+    """The longest allowed label that ``label`` ends with after a modifier ("golden
+    retriever" -> "retriever"), or ``label`` itself."""
+    words = label.split()
+    for k in range(1, len(words)):
+        tail = " ".join(words[k:])
+        if tail in allowed:
+            return tail
+    return label
 
 
 def _relation_holds(rel: ExpectedRelation, boxes: dict[str, list[Box]]) -> bool:
@@ -373,6 +394,7 @@ class EvalReport:
     results: list[RecordResult]
     planner: str = ""
     source: str = ""  # the set's file, when known
+    match: str = "exact"  # how box labels were matched (LABEL_MATCHES)
     overall: dict = field(init=False)
     per_style: dict = field(init=False)
 
@@ -388,7 +410,7 @@ class EvalReport:
 
     def to_dict(self) -> dict:
         return {
-            "planner": self.planner, "set": self.source,
+            "planner": self.planner, "set": self.source, "label_match": self.match,
             "template_all_pass": self.template_all_pass,
             "overall": self.overall, "per_style": self.per_style,
             "records": [{"id": r.id, "style": r.style, "fully_right": r.fully_right,
@@ -425,6 +447,8 @@ class EvalReport:
         lines += [" ".join([name.ljust(width), *(v.rjust(w) for v, w in zip(vals, cols))])
                   for name, vals in rows]
         title = f"planner {self.planner or '?'} on {self.source or 'eval set'}"
+        if self.match != "exact":
+            title += f" (labels matched by {self.match})"
         verdict = "yes" if self.template_all_pass else "no"
         return "\n".join([title, *lines, f"template_all_pass: {verdict}"])
 
@@ -469,9 +493,10 @@ def _progress(records: Sequence[EvalRecord], show: bool) -> Iterable[EvalRecord]
 
 
 def evaluate(planner: Planner, records: Sequence[EvalRecord], *, progress: bool = True,
-             planner_name: str = "", source: str = "") -> EvalReport:
+             planner_name: str = "", source: str = "", match: str = "exact") -> EvalReport:
     """Plan every record's prompt with ``planner`` (anything with ``.plan(prompt) -> Layout``)
-    and score the layouts; ``progress`` shows a tqdm bar on stderr."""
+    and score the layouts (``match``: how box labels match, LABEL_MATCHES); ``progress``
+    shows a tqdm bar on stderr."""
     results = []
     if records:
         planner.plan(records[0].prompt)  # warm-up: lazy imports, compiled regexes, caches
@@ -479,5 +504,6 @@ def evaluate(planner: Planner, records: Sequence[EvalRecord], *, progress: bool 
         start = time.perf_counter()
         layout = planner.plan(record.prompt)
         ms = (time.perf_counter() - start) * 1000.0
-        results.append(score_layout(record, layout, ms))
-    return EvalReport(results, planner=planner_name or type(planner).__name__, source=source)
+        results.append(score_layout(record, layout, ms, match=match))
+    return EvalReport(results, planner=planner_name or type(planner).__name__, source=source,
+                      match=match)

@@ -13,7 +13,7 @@ AUXILIARIES = frozenset((
     "that's", "who's", "what's", "let's", "here's",
 ))
 PRONOUNS = frozenset((
-    "i", "you", "he", "she", "it", "we", "they", "me", "him", "us", "them", "who", "whom",
+    "i", "you", "u", "ya", "he", "she", "it", "we", "they", "me", "him", "us", "them", "who", "whom",
     "whose", "which", "what", "where", "when", "why", "how", "there", "here", "itself",
     "himself", "herself", "themselves", "someone", "something", "somebody", "everyone",
     "everything", "nothing", "anything", "each", "other", "others", "one", "ones", "all",
@@ -23,6 +23,11 @@ CONJUNCTIONS = frozenset((
     "but", "nor", "so", "yet", "because", "although", "though", "if", "unless", "whereas",
     "since", "until", "after", "before", "then", "than", "as", "like", "also", "not", "only",
     "just", "even", "still",
+))
+# Greetings and fillers of chatty requests: "hey can u draw ..." ("can" is no noun here).
+INTERJECTIONS = frozenset((
+    "hey", "hi", "hello", "yo", "oh", "wow", "hmm", "um", "uh", "please", "pls", "plz",
+    "thanks", "thx", "ok", "okay", "lol", "omg", "yay",
 ))
 # Prepositions that are not spatial relations; they end the phrase before them.
 PREPOSITIONS = frozenset((

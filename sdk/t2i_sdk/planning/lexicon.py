@@ -113,6 +113,8 @@ def _candidates(word: str) -> list[str]:
         cands += [word[:-3] + "y", word[:-1]]
     if word.endswith("ves"):
         cands += [word[:-3] + "f", word[:-3] + "fe"]
+    if word.endswith("men"):
+        cands.append(word[:-3] + "man")  # "fishermen", "firemen"
     if word.endswith("s"):
         cands.append(word[:-1])
     # English adds "-es" only after a hiss or an "o": "canes" -> "cane", never "can".

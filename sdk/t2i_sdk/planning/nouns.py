@@ -145,6 +145,13 @@ PART_NOUNS = frozenset((
     "windowsill", "shade", "shadow", "inside", "outside", "interior", "entrance", "door",
     "floor", "ceiling", "wall", "steps", "step", "porch", "yard", "branch", "trunk",
 ))
+# Parts of a body: "a customer's beard" shows the customer, who is boxed though the beard is not.
+BODY_PART_NOUNS = frozenset((
+    "hair", "beard", "moustache", "mustache", "face", "head", "hand", "arm", "leg", "foot",
+    "knee", "lap", "shoulder", "neck", "back", "nose", "eye", "ear", "mouth", "lip", "cheek",
+    "chin", "tooth", "tongue", "finger", "toe", "tail", "paw", "wing", "fur", "mane", "horn",
+    "beak", "feather", "whisker", "claw", "hoof", "belly", "forehead", "smile",
+))
 # Scene nouns: places and surfaces; "on a beach" is a background, "on a bench" is not.
 SCENE = (
     "beach", "kitchen", "snow", "grass", "lawn", "street", "road", "highway", "alley",

@@ -40,6 +40,7 @@ _PREDICATIVES = frozenset((
     "once", "twice", "style", "vibes", "aesthetic", "please", "pls", "plz", "lol", "thanks",
     "thx", "ok", "okay", "haha", "open", "full", "empty", "closed", "shut", "ready", "alive",
     "dead", "wide", "ajar", "high", "low", "upright", "sideways", "nearby", "first", "last",
+    "right", "straight", "far", "way",  # "a taxi right behind the bus"
 ))
 _DEFINITE = frozenset(("the", "this", "that", "these", "those"))
 _MAX_RUN_NOUNS = 3  # "stone bridge": earlier nouns of a run are modifiers of the last
@@ -47,6 +48,10 @@ _MAX_RUN_NOUNS = 3  # "stone bridge": earlier nouns of a run are modifiers of th
 _MEDIUM_FOLLOWERS = frozenset(("with", "where", "for", "of", "that", "which", "showing",
                                "featuring", "depicting", "in", "about", "containing",
                                "including", "portraying", "illustrating", "showcasing"))
+
+
+def _singular(word: str) -> str:
+    return lx.singularize(word)
 
 
 @dataclass
@@ -148,6 +153,10 @@ class SentenceChunker:
         after_modifier = ch is not None and (ch.determined or bool(ch.mods) or bool(ch.nouns))
         # "loaded with presents": no verb follows "with" or "of"
         after_modifier = after_modifier or (i > 0 and words[i - 1] in _NOUN_BEFORE_WORDS)
+        if ch is not None and self._verb_after_subject(i):
+            self._flush()  # "an owl watches them": the owl, then a verb
+            self._gap(w)
+            return i + 1
         noun = tr.noun_at(words, i, after_modifier=after_modifier,
                           after_aux=i > 0 and words[i - 1] in gw.AUXILIARIES)
         if noun is not None:
@@ -191,6 +200,23 @@ class SentenceChunker:
         self.rel.pronoun_object(_POSSESSIVE_PRONOUNS[words[i + 1]])
         self.relation_end = end
         return end
+
+    def _verb_after_subject(self, i: int) -> bool:
+        """Is the word at ``i``, a noun that is also a verb ("watch") right after a noun, the
+        verb of that noun: it agrees in number ("an owl watches", "the boys watch") and an
+        object phrase follows ("them", "the", "a", "two")? Not "the stone blocks". "can"
+        before a verb is the modal ("a cat can fly"; "a trash can by the door" stays)."""
+        ch, words, w = self.chunk, self.words, self.words[i]
+        if not ch.nouns or ch.noun_end != i or ch.tail is not None or i + 1 >= len(words):
+            return False
+        label, nxt = lx.singularize(w), words[i + 1]
+        if w == "can":  # "a cat can fly": the modal, not a can
+            return nxt in ("not", "be", "also", "still", "only") or nxt in lx.AMBIGUOUS_NOUNS \
+                or (gw.looks_like_verb(nxt) and _singular(nxt) not in lx.KNOWN_NOUNS)
+        if label not in lx.AMBIGUOUS_NOUNS or lx.is_plural(w) == ch.plural:
+            return False
+        return (nxt in lx.DETERMINERS or nxt in gw.PRONOUNS or nxt in lx.NUMBER_WORDS
+                or nxt.isdigit())
 
     def _unknown_head(self, i: int) -> bool:
         """Is the word at ``i``, outside the lexicon right after a known noun, the head of
@@ -317,6 +343,9 @@ class SentenceChunker:
         if ch is None:
             return
         if not ch.nouns:
+            if possessor is not None and ch.mods and _singular(ch.mods[-1]) in nouns.BODY_PART_NOUNS:
+                self._emit_possessor(possessor)  # "a customer's beard": the customer is there
+                return
             label = self._unknown_noun(ch)
             if label is not None and prep is None:
                 self._emit(ch, label)
@@ -334,6 +363,8 @@ class SentenceChunker:
                 return self.rel.fronted_as_hint()  # "On the left of the picture, a giraffe"
             return self.rel.drop_open()  # "digital painting", "a picture where ..."
         if head not in lx.OBJECT_NOUNS and head not in nouns.STYLE_NOUNS:
+            if possessor is not None and _singular(head) in nouns.BODY_PART_NOUNS:
+                self._emit_possessor(possessor)  # "a customer's beard": the customer is there
             return self.rel.drop_open()
         kind = self._prep_kind(prep, head) if prep is not None else None
         if kind == "agent":

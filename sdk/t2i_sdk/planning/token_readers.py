@@ -113,9 +113,9 @@ def count_at(words: list[str], i: int) -> tuple[int, int] | None:
 
 def is_gap_word(word: str) -> bool:
     """A word that ends a noun phrase and is no modifier: pronouns, conjunctions, plain
-    prepositions, auxiliaries, and tokens that are not words."""
+    prepositions, auxiliaries, interjections, and tokens that are not words."""
     return (word in gw.PRONOUNS or word in gw.CONJUNCTIONS or word in gw.PREPOSITIONS
-            or word in gw.AUXILIARIES or not word[0].isalnum())
+            or word in gw.AUXILIARIES or word in gw.INTERJECTIONS or not word[0].isalnum())
 
 
 def may_be_unknown_noun(word: str) -> bool:
