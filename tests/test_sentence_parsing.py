@@ -70,8 +70,11 @@ def test_sentences_box_only_lexicon_nouns(prompt, expected):
     ("The cat watches the bird.", {"cat": 1, "bird": 1}),
     ("The boys watch a kite.", {"boy": 2, "kite": 1}),
     ("a wall of stone blocks", {"block": 2}),  # no object follows: still the noun
+    ("the rock climbers who scaled a wall", {"climber": 2}),  # a relative pronoun: no object
+    ("three chess pieces that stand on a board", {"piece": 3}),  # "piece" is no verb
     ("a cat can fly", {"cat": 1}),  # the modal
     ("a trash can next to a bench", {"trash can": 1, "bench": 1}),
+    ("a soup can sitting on a shelf", {"can": 1, "shelf": 1}),  # a participle: still a can
     # WordNet's -ed nouns for people ("the chased") are no nouns: the verb after a plural
     ("Her two puppies chased after her.", {"puppy": 2}),
     # -men plurals of a listed -man noun
@@ -81,6 +84,7 @@ def test_sentences_box_only_lexicon_nouns(prompt, expected):
     ("hey can u draw a helicopter over a lighthouse", {"helicopter": 1, "lighthouse": 1}),
     # a body part shows its owner, who is boxed though the part is not
     ("a barber trimming a customer's beard", {"barber": 1, "customer": 1}),
+    ("a man's hand on a table", {"table": 1}),  # the man is not on the table
 ])
 def test_verbs_modals_and_owners_in_sentences(prompt, expected):
     assert objects(prompt) == expected

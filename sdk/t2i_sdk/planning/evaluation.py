@@ -5,9 +5,10 @@ objects a careful reader expects boxed (singular label, count or null for "some 
 ``optional`` scenery nouns that may be boxed or not, and the stated relations. A layout box
 *matches* a label when ``lexicon.singular_label(box label)`` equals it (``match="exact"``, the
 default) or, with ``match="head"``, also when the box's label is that label with a modifier
-before it: a "golden retriever" box is the expected "retriever" (the sets' labelling rules drop
-such modifiers; the planner keeps compound names it knows), a "horse" box is never the expected
-"rocking horse". All metrics are
+before it and the prompt names the label only inside that compound: in "a golden retriever
+trotting" the writer labelled the golden retriever ``retriever`` (the sets' labelling rules
+drop such modifiers; the planner keeps compound names it knows), while in "a dog eating a hot
+dog" a "hot dog" box is never the dog. A "horse" box is never the expected "rocking horse". All metrics are
 pooled (micro-averaged) over the records of a slice (all records, or one style):
 
 - object recall: expected objects with at least one matching box / expected objects;
@@ -47,7 +48,7 @@ from typing import Iterable, Protocol, Sequence
 
 from t2i_sdk.errors import InputError
 from t2i_sdk.layout import Box, Layout
-from t2i_sdk.planning.lexicon import singular_label
+from t2i_sdk.planning.lexicon import mention_words, singular_label
 from t2i_sdk.planning.parsed_prompt import RELATION_KINDS
 
 STYLES = ("template", "descriptive", "chatty", "art")
@@ -278,6 +279,7 @@ class RecordResult:
     single_object_sizes: tuple[tuple[float, float], ...]  # (w, h) of its boxes, single-object only
     ms: float
     labels: tuple[str, ...]  # the layout's box labels, for reading failures
+    head_matched: tuple[str, ...] = ()  # "golden retriever -> retriever" (match="head")
 
     @property
     def fully_right(self) -> bool:
@@ -294,11 +296,16 @@ def score_layout(record: EvalRecord, layout: Layout, ms: float = 0.0, *,
     allowed = expected | set(record.optional)
     boxes: dict[str, list[Box]] = {}
     labels = []
+    words = mention_words(record.prompt) if match == "head" else ()
+    head_matched = []
     for obj in layout.objects:
         label = singular_label(obj.label)
         labels.append(label)
         if match == "head" and label not in allowed:
-            label = _head_match(label, allowed)
+            head = _head_match(label, allowed, words)
+            if head != label:
+                head_matched.append(f"{label} -> {head}")
+            label = head
         boxes.setdefault(label, []).append(tuple(obj.box))
     counted = [o for o in record.objects if o.count is not None]
     all_boxes = [(lab, b) for lab, bs in boxes.items() for b in bs]
@@ -315,18 +322,26 @@ def score_layout(record: EvalRecord, layout: Layout, ms: float = 0.0, *,
         n_counts_right=sum(1 for o in counted if len(boxes.get(o.label, ())) == o.count),
         n_nonsense=sum(1 for lab, b in all_boxes if lab not in allowed or is_nonsense_box(b)),
         relations=tuple((r.kind, _relation_holds(r, boxes)) for r in record.relations),
-        single_object_sizes=sizes, ms=ms, labels=tuple(labels))
+        single_object_sizes=sizes, ms=ms, labels=tuple(labels),
+        head_matched=tuple(head_matched))
 
 
-def _head_match(label: str, allowed: set[str]) -> str:
+def _head_match(label: str, allowed: set[str], prompt_words: tuple[str, ...]) -> str:
     """The longest allowed label that ``label`` ends with after a modifier ("golden
-    retriever" -> "retriever"), or ``label`` itself."""
+    retriever" -> "retriever"), if the prompt (``mention_words``) names that label only inside
+    ``label``; else ``label`` itself."""
     words = label.split()
     for k in range(1, len(words)):
         tail = " ".join(words[k:])
-        if tail in allowed:
+        if tail in allowed and _occurrences(prompt_words, tail) == _occurrences(prompt_words, label):
             return tail
     return label
+
+
+def _occurrences(prompt_words: tuple[str, ...], label: str) -> int:
+    target = tuple(label.split())
+    n = len(target)
+    return sum(prompt_words[i:i + n] == target for i in range(len(prompt_words) - n + 1))
 
 
 def _relation_holds(rel: ExpectedRelation, boxes: dict[str, list[Box]]) -> bool:
@@ -417,7 +432,8 @@ class EvalReport:
                          "found": f"{r.n_found}/{r.n_objects}",
                          "counts_right": f"{r.n_counts_right}/{r.n_counted}",
                          "relations": [[k, h] for k, h in r.relations],
-                         "labels": list(r.labels), "ms": round(r.ms, 3)}
+                         "labels": list(r.labels), "head_matched": list(r.head_matched),
+                         "ms": round(r.ms, 3)}
                         for r in self.results],
         }
 
@@ -497,6 +513,8 @@ def evaluate(planner: Planner, records: Sequence[EvalRecord], *, progress: bool 
     """Plan every record's prompt with ``planner`` (anything with ``.plan(prompt) -> Layout``)
     and score the layouts (``match``: how box labels match, LABEL_MATCHES); ``progress``
     shows a tqdm bar on stderr."""
+    if match not in LABEL_MATCHES:
+        raise ValueError(f"match must be one of {LABEL_MATCHES}, not {match!r}")
     results = []
     if records:
         planner.plan(records[0].prompt)  # warm-up: lazy imports, compiled regexes, caches

@@ -47,13 +47,15 @@ def is_container(label: str) -> bool:
     """Can things be "in" it: a listed container or a compound on a container head word."""
     return label in CONTAINERS or label.rsplit(" ", 1)[-1] in CONTAINER_HEADS
 # Verbs too: a noun only right after a count word, determiner, colour or another noun.
-AMBIGUOUS_NOUNS = frozenset((
+VERB_NOUNS = frozenset((
     "watch", "ring", "fly", "present", "iron", "fan", "bow", "seal", "bat", "star", "tie",
     "plant", "cook", "pet", "nurse", "sign", "frame", "brush", "comb", "hammer", "kid",
     "guy", "block", "saw", "staff", "chain", "drum", "top", "flag", "rock", "light", "stick",
     "rose", "fall", "spring", "set", "row", "line", "ship", "pitcher", "jet", "shield", "can",
     "well",
-)) | VOCABULARY["ambiguous"]
+))
+# ... plus the generated tables' rarer or mass nouns, boxed the same way.
+AMBIGUOUS_NOUNS = VERB_NOUNS | VOCABULARY["ambiguous"]
 
 IRREGULAR_PLURALS = {
     "mice": "mouse", "people": "person", "persons": "person", "men": "man", "women": "woman",
@@ -114,7 +116,7 @@ def _candidates(word: str) -> list[str]:
     if word.endswith("ves"):
         cands += [word[:-3] + "f", word[:-3] + "fe"]
     if word.endswith("men"):
-        cands.append(word[:-3] + "man")  # "fishermen", "firemen"
+        cands.append(word[:-3] + "man")  # "fishermen", "policewomen"
     if word.endswith("s"):
         cands.append(word[:-1])
     # English adds "-es" only after a hiss or an "o": "canes" -> "cane", never "can".

@@ -145,7 +145,8 @@ PART_NOUNS = frozenset((
     "windowsill", "shade", "shadow", "inside", "outside", "interior", "entrance", "door",
     "floor", "ceiling", "wall", "steps", "step", "porch", "yard", "branch", "trunk",
 ))
-# Parts of a body: "a customer's beard" shows the customer, who is boxed though the beard is not.
+# Parts of a body: "a customer's beard" shows the customer, who is boxed even where the part is
+# no object noun (the chunker's ``_owner_of_part``).
 BODY_PART_NOUNS = frozenset((
     "hair", "beard", "moustache", "mustache", "face", "head", "hand", "arm", "leg", "foot",
     "knee", "lap", "shoulder", "neck", "back", "nose", "eye", "ear", "mouth", "lip", "cheek",

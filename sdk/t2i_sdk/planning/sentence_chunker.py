@@ -43,6 +43,10 @@ _PREDICATIVES = frozenset((
     "right", "straight", "far", "way",  # "a taxi right behind the bus"
 ))
 _DEFINITE = frozenset(("the", "this", "that", "these", "those"))
+# Words that open a verb's object: articles, possessives, object pronouns ("watches them").
+_OBJECT_STARTS = frozenset(("a", "an", "the", "my", "his", "her", "its", "their", "our",
+                            "your", "them", "him", "it", "us", "me", "you"))
+_MODAL_FOLLOWERS = frozenset(("not", "be", "also", "still", "only", "even", "really"))
 _MAX_RUN_NOUNS = 3  # "stone bridge": earlier nouns of a run are modifiers of the last
 # After a picture word these make it the medium: "a picture where", "a poster with".
 _MEDIUM_FOLLOWERS = frozenset(("with", "where", "for", "of", "that", "which", "showing",
@@ -202,21 +206,23 @@ class SentenceChunker:
         return end
 
     def _verb_after_subject(self, i: int) -> bool:
-        """Is the word at ``i``, a noun that is also a verb ("watch") right after a noun, the
-        verb of that noun: it agrees in number ("an owl watches", "the boys watch") and an
-        object phrase follows ("them", "the", "a", "two")? Not "the stone blocks". "can"
-        before a verb is the modal ("a cat can fly"; "a trash can by the door" stays)."""
+        """Is the word at ``i``, a noun that is also a common verb ("watch") right after a
+        noun, the verb of that noun: it agrees in number ("an owl watches", "the boys watch")
+        and an object follows (an article, possessive, number or object pronoun: "them", "the",
+        "his", "two")? Not "the stone blocks", nor "the rock climbers who ...". "can" before a
+        verb's base form is the modal ("a cat can fly"; "a soup can sitting on a shelf" and "a
+        trash can by the door" stay cans)."""
         ch, words, w = self.chunk, self.words, self.words[i]
         if not ch.nouns or ch.noun_end != i or ch.tail is not None or i + 1 >= len(words):
             return False
         label, nxt = lx.singularize(w), words[i + 1]
-        if w == "can":  # "a cat can fly": the modal, not a can
-            return nxt in ("not", "be", "also", "still", "only") or nxt in lx.AMBIGUOUS_NOUNS \
-                or (gw.looks_like_verb(nxt) and _singular(nxt) not in lx.KNOWN_NOUNS)
-        if label not in lx.AMBIGUOUS_NOUNS or lx.is_plural(w) == ch.plural:
+        if w == "can":
+            return nxt in _MODAL_FOLLOWERS or nxt in gw.VERBS or nxt in lx.VERB_NOUNS or (
+                gw.looks_like_verb(nxt) and not gw.is_participle(nxt)
+                and _singular(nxt) not in lx.KNOWN_NOUNS)
+        if not (label in lx.VERB_NOUNS or label in gw.VERBS) or lx.is_plural(w) == ch.plural:
             return False
-        return (nxt in lx.DETERMINERS or nxt in gw.PRONOUNS or nxt in lx.NUMBER_WORDS
-                or nxt.isdigit())
+        return nxt in _OBJECT_STARTS or nxt in lx.NUMBER_WORDS or nxt.isdigit()
 
     def _unknown_head(self, i: int) -> bool:
         """Is the word at ``i``, outside the lexicon right after a known noun, the head of
@@ -343,7 +349,7 @@ class SentenceChunker:
         if ch is None:
             return
         if not ch.nouns:
-            if possessor is not None and ch.mods and _singular(ch.mods[-1]) in nouns.BODY_PART_NOUNS:
+            if possessor is not None and ch.mods and self._owner_of_part(_singular(ch.mods[-1]), ch):
                 self._emit_possessor(possessor)  # "a customer's beard": the customer is there
                 return
             label = self._unknown_noun(ch)
@@ -363,7 +369,7 @@ class SentenceChunker:
                 return self.rel.fronted_as_hint()  # "On the left of the picture, a giraffe"
             return self.rel.drop_open()  # "digital painting", "a picture where ..."
         if head not in lx.OBJECT_NOUNS and head not in nouns.STYLE_NOUNS:
-            if possessor is not None and _singular(head) in nouns.BODY_PART_NOUNS:
+            if possessor is not None and self._owner_of_part(_singular(head), ch):
                 self._emit_possessor(possessor)  # "a customer's beard": the customer is there
             return self.rel.drop_open()
         kind = self._prep_kind(prep, head) if prep is not None else None
@@ -377,6 +383,15 @@ class SentenceChunker:
             self.rel.open_relation(kind, prep[0], conditional=True,
                                    clause_initial=self._clause_initial(prep[1]))
         self._emit(ch, head, via_preposition=prep is not None)
+
+    def _owner_of_part(self, part: str, ch: _Chunk) -> bool:
+        """Is ``part`` a body part that ends its phrase ("a customer's beard, ..."), so its
+        owner is boxed in its place? Not when a relation or verb follows ("a man's hand on a
+        table" would put the man on the table)."""
+        j, words = ch.end, self.words
+        return part in nouns.BODY_PART_NOUNS and (
+            j >= len(words) or words[j] in ",;." or bool(
+                tr.match(tr.COORDINATORS, words, j) or tr.match(tr.BREAKS, words, j)))
 
     def _emit_possessor(self, possessor: _Chunk) -> None:
         """"the girl's red kite": the girl is boxed too, without taking the kite's relation."""
