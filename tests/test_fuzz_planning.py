@@ -111,14 +111,17 @@ def test_a_100kb_prompt_plans_in_linear_time():
 
     soups = ["a cat and ", "a cat on the left, a dog on the right, ", "a cat left of ",
              "x going the ", "there ", "a cup on a table ", "big ", "vase of "]
+    def best_of_three(prompt: str) -> float:  # a shared machine's load spikes hit one run
+        times = []
+        for _ in range(3):
+            start = time.perf_counter()
+            assert_valid_layout(RULES.plan(prompt))
+            times.append(time.perf_counter() - start)
+        return min(times)
+
     for soup in soups:
         small, big = soup * (10_000 // len(soup)), soup * (100_000 // len(soup))
-        start = time.perf_counter()
-        assert_valid_layout(RULES.plan(small))
-        t_small = time.perf_counter() - start
-        start = time.perf_counter()
-        assert_valid_layout(RULES.plan(big))
-        t_big = time.perf_counter() - start
+        t_small, t_big = best_of_three(small), best_of_three(big)
         assert t_big < 2.0 and t_big < 10 * t_small + 0.3, (soup, t_small, t_big)
 
 

@@ -180,6 +180,13 @@ def test_worn_clothes_describe_the_wearer():
      {("desk", "next_to", "window"), ("chair", "in_front_of", "desk")}),
     ("a bench with a cat on it", {("cat", "above", "bench")}),
     ("a lamp and a clock next to it", {("clock", "next_to", "lamp")}),
+    # "them" with no plural group: the two groups before; "him" with no listed person: the
+    # nearest single group that is a clause's subject
+    ("a snail on a mushroom, with a dragonfly hovering above them",
+     {("snail", "above", "mushroom"), ("dragonfly", "above", "snail"),
+      ("dragonfly", "above", "mushroom")}),
+    ("The plumber knelt under the sink with a wrench, and his toolbox sat next to him.",
+     {("plumber", "below", "sink"), ("toolbox", "next_to", "plumber")}),
     # shared objects and subjects
     ("a kite above a tree and a house", {("kite", "above", "tree"), ("kite", "above", "house")}),
     ("a sheep and a goat behind a fence", {("sheep", "behind", "fence"),
@@ -192,6 +199,14 @@ def test_worn_clothes_describe_the_wearer():
 ])
 def test_relation_subjects_and_objects_in_sentences(prompt, expected):
     assert relations(prompt) == expected
+
+
+def test_two_groups_next_to_one_take_its_two_sides():
+    layout = RulePlanner().plan("a pig and a goat standing next to a donkey")
+    centre = {o.label: (o.box[0] + o.box[2]) / 2 for o in layout.objects}
+    assert sorted(centre, key=centre.get) == ["pig", "donkey", "goat"]
+    assert all(box_relation_holds("next_to", o.box, d.box) for o in layout.objects
+               for d in layout.objects if d.label == "donkey" and o is not d)
 
 
 @pytest.mark.parametrize("prompt,subject,kind,obj", [

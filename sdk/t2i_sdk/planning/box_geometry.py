@@ -132,9 +132,15 @@ def _grid_shape(count: int) -> tuple[int, int]:
 def _build_dags(n: int, relations, notes: list[str]) -> tuple[_Dag, _Dag]:
     """``relations``: (subject, kind, object, name for notes) over tiled groups."""
     horiz, vert = _Dag(n), _Dag(n)
+    beside: dict[int, int] = {}  # object -> how many groups are next to / near it so far
     for subj, kind, obj, name in relations:
         dag, table = (horiz, HORIZONTAL_KINDS) if kind in HORIZONTAL_KINDS else (vert, VERTICAL_KINDS)
         a, b = (obj, subj) if table[kind] else (subj, obj)
+        if kind in ("next_to", "near"):
+            # "a pig and a goat next to a donkey": alternate sides, pig | donkey | goat
+            beside[obj] = beside.get(obj, 0) + 1
+            if beside[obj] % 2 == 0:
+                a, b = b, a
         # "next to" has no side: put it on the other side rather than drop it.
         if not dag.add(a, b) and not (kind in ("next_to", "near") and dag.add(b, a)):
             notes.append(f"dropped relation {name}: contradicts an earlier one")

@@ -50,6 +50,8 @@ VERBS = frozenset((
     "built", "buy", "bought", "sell", "sold", "send", "sent", "spend", "spent", "stuck",
     "stick", "shine", "shone", "swing", "swung", "sing", "sang", "sung", "drink", "drank",
     "begin", "began", "chase", "watch", "wait", "rest", "smile", "cry", "laugh",
+    "knelt", "crept", "slid", "leapt", "dug", "swept", "wept", "sped", "fled", "shook", "woke",
+    "struck", "clung", "flung", "strode", "sank", "sprang", "dwelt",
 ))
 # Adjective-like words a reader never boxes even with a count: "three times", "ten years".
 UNIT_WORDS = frozenset((

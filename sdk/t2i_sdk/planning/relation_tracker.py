@@ -170,8 +170,7 @@ class RelationTracker:
             return self._refer_to(op, first - 1, word)
         fitting = [g for g in range(max(op.subjects) - 1, -1, -1) if self._fits_pronoun(g, word)]
         if not fitting:
-            self.drop_open()
-            return False
+            return self._refer_back_loosely(op, word, first)
         pick = fitting[0]
         if word == "it" and self.last_it in fitting:
             pick = self.last_it
@@ -179,6 +178,28 @@ class RelationTracker:
             pick = next((g for g in fitting if g not in self.anchors), pick)
         op.subjects = [s for s in op.subjects if s > pick] or op.subjects
         return self._refer_to(op, pick, word)
+
+    def _refer_back_loosely(self, op: _Open, word: str, first: int) -> bool:
+        """No group fits the pronoun's number or kind: "a snail on a mushroom, with a
+        dragonfly hovering above them" (two single groups: both), "the plumber ..., and his
+        toolbox sat next to him" (a person the lexicon does not list as living: the nearest
+        single group that is a clause's subject, not a verb's object, "with" attribute or
+        place)."""
+        if word == "them" and first >= 2:
+            objects = [first - 2, first - 1]
+            for obj in objects[:-1]:
+                for s in op.subjects:
+                    self._add_relation(SpatialRelation(s, op.kind, obj, op.phrase))
+            self._relate(op, objects[-1])
+            return True
+        if word in ("him", "her"):
+            subject = next((g for g in range(first - 1, -1, -1) if self.groups[g].count == 1
+                            and not (self.roles[g].after_with or self.roles[g].after_verb
+                                     or self.roles[g].via_preposition)), None)
+            if subject is not None:
+                return self._refer_to(op, subject, word)
+        self.drop_open()
+        return False
 
     def _refer_to(self, op: _Open, g: int, word: str) -> bool:
         self._relate(op, g)
