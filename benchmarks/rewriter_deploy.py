@@ -7,7 +7,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from rewriter_shapes import OUT, ROOT, AdapterRewriter, held_out_items, load_pipeline, score, _save
+from rewriter_shapes import ROOT, AdapterRewriter, held_out_items, load_pipeline, score, _save
 
 GGUF_TYPES = ("q8_0", "q4_k")
 ADAPTER_DIR = ROOT / "bundles" / "rewriter-smollm2" / "adapter"  # committed (<= 20 MB)
@@ -26,7 +26,8 @@ def cmd_deploy(args) -> int:
     adapter = run.adapter_after(config.rounds)
     final = finalize(config, ROOT / config.base_model, adapter, run.final_dir, log=print)
     items = held_out_items(config)
-    path = OUT / "deploy.json"
+    out = Path(args.out)
+    path = out / "deploy.json"
     results = json.loads(path.read_text()) if path.is_file() else {}
     greedy = replace(config.rewrite, temperature=0.0)
 
@@ -82,7 +83,8 @@ def cmd_report(args) -> int:
     from t2i_training.config import load_config
 
     config = load_config(args.config)
-    accuracy = json.loads((OUT / "accuracy.json").read_text())
+    out = Path(args.out)
+    accuracy = json.loads((out / "accuracy.json").read_text())
     rounds = []
     for r in range(1, config.rounds + 1):
         report = ROOT / config.run_dir / f"round_{r:02d}" / "report.json"
@@ -90,19 +92,20 @@ def cmd_report(args) -> int:
             rounds.append(json.loads(report.read_text()))
     rows = round_rows(accuracy, rounds)
     summary = {"rounds": rows, "meta": accuracy.get("meta")}
-    deploy = OUT / "deploy.json"
+    deploy = out / "deploy.json"
     if deploy.is_file():
         d = json.loads(deploy.read_text())
         summary["deploy"] = {k: (v["overall"] if isinstance(v, dict) and "overall" in v else v)
                              for k, v in d.items()}
         summary["deploy"]["rewrite_ms_mean"] = {k: v.get("rewrite_ms_mean") for k, v in d.items()
                                                 if isinstance(v, dict) and "rewrite_ms_mean" in v}
-    summary["rule_planner_reads"] = {name: planner_reads(OUT / f"identity_{name}.json")
-                                     for name in ("canonical", "freeform")}
-    _save(OUT / "rewriter.json", summary)
-    (OUT / "table.md").write_text(markdown_table(rows) + "\n")
+    summary["rule_planner_reads"] = {name: planner_reads(out / f"identity_{name}.json")
+                                     for name in ("canonical", "freeform")
+                                     if (out / f"identity_{name}.json").is_file()}
+    _save(out / "rewriter.json", summary)
+    (out / "table.md").write_text(markdown_table(rows) + "\n")
     print(markdown_table(rows))
-    plot(rows, OUT / "rewriter_rounds.png")
+    plot(rows, out / "rewriter_rounds.png")
     return 0
 
 

@@ -122,9 +122,9 @@ def cmd_accuracy(args) -> int:
 
     config = load_config(args.config)
     items = held_out_items(config)
-    path = OUT / "accuracy.json"
+    path = Path(args.out) / "accuracy.json"
     results = json.loads(path.read_text()) if path.is_file() else {}
-    results.setdefault("meta", {"config": str(Path(args.config).relative_to(ROOT)),
+    results.setdefault("meta", {"config": str(Path(args.config).resolve().relative_to(ROOT)),
                                 "prompts": len(items), "image_seed": IMAGE_SEED,
                                 "machine": _machine()})
     pipe = load_pipeline(config)
@@ -181,13 +181,16 @@ def main(argv=None) -> int:
     sub = p.add_subparsers(dest="command", required=True)
     a = sub.add_parser("accuracy")
     a.add_argument("--config", default=str(CONFIG))
+    a.add_argument("--out", default=str(OUT), help="results folder")
     a.add_argument("--wait", action="store_true", help="wait for rounds still training")
     a.set_defaults(run=cmd_accuracy)
     d = sub.add_parser("deploy")
     d.add_argument("--config", default=str(CONFIG))
+    d.add_argument("--out", default=str(OUT), help="results folder")
     d.set_defaults(run=lambda args: _deploy().cmd_deploy(args))
     r = sub.add_parser("report")
     r.add_argument("--config", default=str(CONFIG))
+    r.add_argument("--out", default=str(OUT), help="results folder")
     r.set_defaults(run=lambda args: _deploy().cmd_report(args))
     args = p.parse_args(argv)
     return args.run(args)
