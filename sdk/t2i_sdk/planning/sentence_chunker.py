@@ -54,10 +54,6 @@ _MEDIUM_FOLLOWERS = frozenset(("with", "where", "for", "of", "that", "which", "s
                                "including", "portraying", "illustrating", "showcasing"))
 
 
-def _singular(word: str) -> str:
-    return lx.singularize(word)
-
-
 @dataclass
 class _Chunk:
     """A noun phrase being read."""
@@ -219,7 +215,7 @@ class SentenceChunker:
         if w == "can":
             return nxt in _MODAL_FOLLOWERS or nxt in gw.VERBS or nxt in lx.VERB_NOUNS or (
                 gw.looks_like_verb(nxt) and not gw.is_participle(nxt)
-                and _singular(nxt) not in lx.KNOWN_NOUNS)
+                and lx.singularize(nxt) not in lx.KNOWN_NOUNS)
         if not (label in lx.VERB_NOUNS or label in gw.VERBS) or lx.is_plural(w) == ch.plural:
             return False
         return nxt in _OBJECT_STARTS or nxt in lx.NUMBER_WORDS or nxt.isdigit()
@@ -349,7 +345,7 @@ class SentenceChunker:
         if ch is None:
             return
         if not ch.nouns:
-            if possessor is not None and ch.mods and self._owner_of_part(_singular(ch.mods[-1]), ch):
+            if possessor is not None and ch.mods and self._owner_of_part(lx.singularize(ch.mods[-1]), ch):
                 self._emit_possessor(possessor)  # "a customer's beard": the customer is there
                 return
             label = self._unknown_noun(ch)
@@ -369,7 +365,7 @@ class SentenceChunker:
                 return self.rel.fronted_as_hint()  # "On the left of the picture, a giraffe"
             return self.rel.drop_open()  # "digital painting", "a picture where ..."
         if head not in lx.OBJECT_NOUNS and head not in nouns.STYLE_NOUNS:
-            if possessor is not None and self._owner_of_part(_singular(head), ch):
+            if possessor is not None and self._owner_of_part(head, ch):
                 self._emit_possessor(possessor)  # "a customer's beard": the customer is there
             return self.rel.drop_open()
         kind = self._prep_kind(prep, head) if prep is not None else None
