@@ -48,7 +48,7 @@ from typing import Iterable, Protocol, Sequence
 
 from t2i_sdk.errors import InputError
 from t2i_sdk.layout import Box, Layout
-from t2i_sdk.planning.lexicon import mention_words, singular_label
+from t2i_sdk.planning.lexicon import mention_count, mention_words, singular_label
 from t2i_sdk.planning.parsed_prompt import RELATION_KINDS
 
 STYLES = ("template", "descriptive", "chatty", "art")
@@ -333,15 +333,9 @@ def _head_match(label: str, allowed: set[str], prompt_words: tuple[str, ...]) ->
     words = label.split()
     for k in range(1, len(words)):
         tail = " ".join(words[k:])
-        if tail in allowed and _occurrences(prompt_words, tail) == _occurrences(prompt_words, label):
+        if tail in allowed and mention_count(prompt_words, tail) == mention_count(prompt_words, label):
             return tail
     return label
-
-
-def _occurrences(prompt_words: tuple[str, ...], label: str) -> int:
-    target = tuple(label.split())
-    n = len(target)
-    return sum(prompt_words[i:i + n] == target for i in range(len(prompt_words) - n + 1))
 
 
 def _relation_holds(rel: ExpectedRelation, boxes: dict[str, list[Box]]) -> bool:

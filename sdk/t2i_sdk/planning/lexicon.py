@@ -167,11 +167,16 @@ def mention_words(prompt: str) -> tuple[str, ...]:
     return tuple(singularize(COLOR_ALIASES.get(w, w)) for w in TOKEN_RE.findall(prompt.lower()))
 
 
-def mentions(prompt: str | tuple[str, ...], label: str) -> bool:
-    """Does ``prompt`` (text, or its ``mention_words``) name ``label`` in any number?"""
+def mention_count(prompt: str | tuple[str, ...], label: str) -> int:
+    """How often ``prompt`` (text, or its ``mention_words``) names ``label``, in any number."""
     target = tuple(singular_label(label).split())
     if not target:
-        return False
+        return 0
     words = mention_words(prompt) if isinstance(prompt, str) else prompt
     n = len(target)
-    return any(words[i:i + n] == target for i in range(len(words) - n + 1))
+    return sum(words[i:i + n] == target for i in range(len(words) - n + 1))
+
+
+def mentions(prompt: str | tuple[str, ...], label: str) -> bool:
+    """Does ``prompt`` (text, or its ``mention_words``) name ``label`` in any number?"""
+    return mention_count(prompt, label) > 0

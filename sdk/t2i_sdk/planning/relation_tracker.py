@@ -186,11 +186,9 @@ class RelationTracker:
         single group that is a clause's subject, not a verb's object, "with" attribute or
         place)."""
         if word == "them" and first >= 2:
-            objects = [first - 2, first - 1]
-            for obj in objects[:-1]:
-                for s in op.subjects:
-                    self._add_relation(SpatialRelation(s, op.kind, obj, op.phrase))
-            self._relate(op, objects[-1])
+            for s in op.subjects:
+                self._add_relation(SpatialRelation(s, op.kind, first - 2, op.phrase))
+            self._relate(op, first - 1)
             return True
         if word in ("him", "her"):
             subject = next((g for g in range(first - 1, -1, -1) if self.groups[g].count == 1
