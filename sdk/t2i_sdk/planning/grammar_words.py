@@ -27,7 +27,7 @@ CONJUNCTIONS = frozenset((
 # Greetings and fillers of chatty requests: "hey can u draw ..." ("can" is no noun here).
 INTERJECTIONS = frozenset((
     "hey", "hi", "hello", "yo", "oh", "wow", "hmm", "um", "uh", "please", "pls", "plz",
-    "thanks", "thx", "ok", "okay", "lol", "omg", "yay",
+    "thanks", "thx", "ok", "okay", "lol", "omg", "yay", "haha",
 ))
 # Prepositions that are not spatial relations; they end the phrase before them.
 PREPOSITIONS = frozenset((

@@ -32,13 +32,13 @@ _CLAUSE_OPENERS = frozenset((",", ";", ".", "and", "but", "then", "while", "wher
 _POSSESSIVE_PRONOUNS = {"his": "him", "her": "her", "its": "it", "their": "them"}
 _NOUN_BEFORE_WORDS = frozenset(("with", "without", "of"))
 # After a noun, these describe where or how it is; they are no head noun ("a cat alone").
+# (Greetings and fillers, "please", "lol", are gap words: grammar_words.INTERJECTIONS.)
 _PREDICATIVES = frozenset((
     "alone", "asleep", "awake", "outside", "together", "again", "too", "here", "there",
     "today", "tonight", "overhead", "upstairs", "downstairs", "underwater", "afloat",
     "aloft", "ablaze", "apart", "away", "back", "home", "indoors", "outdoors", "abroad",
     "ahead", "aside", "afar", "below", "above", "nearby", "everywhere", "somewhere", "now",
-    "once", "twice", "style", "vibes", "aesthetic", "please", "pls", "plz", "lol", "thanks",
-    "thx", "ok", "okay", "haha", "open", "full", "empty", "closed", "shut", "ready", "alive",
+    "once", "twice", "style", "vibes", "aesthetic", "open", "full", "empty", "closed", "shut", "ready", "alive",
     "dead", "wide", "ajar", "high", "low", "upright", "sideways", "nearby", "first", "last",
     "right", "straight", "far", "way",  # "a taxi right behind the bus"
 ))
