@@ -70,10 +70,10 @@ def test_labels_and_counts(prompt, expected):
     assert all("photo" not in o.label for o in layout.objects)
 
 
-def test_count_above_ten_is_clamped_with_note():
-    layout = plan("twelve eggs")
-    assert counts(layout) == {"egg": 10}
-    assert any("clamped to 10" in n for n in layout.notes)
+def test_count_above_twelve_is_clamped_with_note():
+    layout = plan("twenty eggs")
+    assert counts(layout) == {"egg": 12}
+    assert any("clamped to 12" in n for n in layout.notes)
 
 
 IRREGULAR = [

@@ -123,6 +123,21 @@ def test_counts_up_to_ten_in_words_and_digits(prompt, count):
     assert objects(f"On Sunday {prompt} were flying.") == {"kite": count}
 
 
+@pytest.mark.parametrize("prompt,count", [
+    ("a dozen kites", 12), ("twelve kites", 12), ("half a dozen kites", 6),
+    ("a half dozen kites", 6), ("two dozen kites", 12),  # 24, clamped to MAX_COUNT
+])
+def test_dozens_are_counts(prompt, count):
+    assert objects(f"On Sunday {prompt} were flying.") == {"kite": count}
+
+
+def test_a_dozen_boxes_fit_beside_other_groups():
+    layout = RulePlanner().plan("five oranges and a dozen eggs in a bag next to the fridge")
+    labels = [o.label for o in layout.objects]
+    assert labels.count("egg") == 12 and labels.count("orange") == 5
+    assert all(min(o.box[2] - o.box[0], o.box[3] - o.box[1]) >= 0.04 for o in layout.objects)
+
+
 def test_a_year_is_not_a_count():
     assert objects("in 1969 a car stood in the garage") == {"car": 1}
     assert objects("a 1969 car") == {"car": 1}
@@ -309,6 +324,63 @@ def test_pronouns_lists_and_places(prompt, present, absent):
     assert not absent & found, found
 
 
+@pytest.mark.parametrize("prompt,present,absent", [
+    # a group listed after a comma, with its own verb, opens a clause: its own relations
+    ("A crab clung to the rock, a lobster hid inside a barrel.",
+     {("lobster", "inside", "barrel")}, {("crab", "inside", "barrel")}),
+    ("A cat, a dog and a rabbit sat next to a fence.",  # a list with one verb stays a list
+     {("cat", "next_to", "fence"), ("dog", "next_to", "fence"), ("rabbit", "next_to", "fence")},
+     set()),
+    # "..., and" after a verb whose clause boxed no object: the next group is a new subject
+    ("Six canoes are drifting across the lake, and two herons are flying over a rock.",
+     {("heron", "above", "rock")}, {("canoe", "above", "rock")}),
+    ("A bull grazed in the meadow, and a calf was lying on a log behind it.",
+     {("calf", "above", "log")}, {("bull", "above", "log")}),
+    # ... and a relation phrase left without its object there is dropped
+    ("A van was parked beside a tall zorb, and a goat stood on the fence.",
+     {("goat", "above", "fence")}, {("van", "next_to", "goat")}),
+    # a verb's object followed by another verb is no subject, before a pronoun too
+    ("Two ducks swam down the river while a boy pulling a wagon walked behind them.",
+     {("boy", "behind", "duck")}, {("wagon", "behind", "duck")}),
+    # after ", and" a relation phrase is fronted: its object, then the subject after it
+    ("A piper walked at the head of the march, and behind him came a woman with a flag.",
+     {("woman", "behind", "piper")}, {("piper", "behind", "woman")}),
+    ("Two geese swam in the pond, and behind them an old fisherman was sitting.",
+     {("fisherman", "behind", "goose")}, set()),
+    ("Four pots stood on the bench, and beside it a gardener was kneeling.",
+     {("gardener", "next_to", "bench")}, {("pot", "next_to", "gardener")}),
+    ("A cook was frying eggs in a pan, and to the left of his stove stood a fridge.",
+     {("fridge", "left_of", "stove")}, {("egg", "left_of", "stove")}),
+    ("A girl sat on a bench, and beside her stood a lamp.",
+     {("lamp", "next_to", "girl")}, set()),
+])
+def test_clauses_after_commas_and_fronted_relations(prompt, present, absent):
+    found = relations(prompt)
+    assert present <= found, found
+    assert not absent & found, found
+
+
+@pytest.mark.parametrize("prompt,expected", [
+    # after a count that takes only plurals, an -s word after a noun is the plural head
+    ("a dozen bread rolls on a shelf", {"roll": 12, "shelf": 1}),
+    ("three garden zorbs next to a vase", {"zorb": 3, "vase": 1}),
+    ("two cat sits on a mat", {"cat": 2, "mat": 1}),  # a verb's -s form stays a verb
+    ("some bread rolls off the table", {"bread": 2, "table": 1}),  # "some" takes mass nouns
+])
+def test_plural_heads_after_counts(prompt, expected):
+    assert objects(prompt) == expected
+
+
+@pytest.mark.parametrize("prompt,expected", [
+    # a noun listed right after a determined one shares its determiner
+    ("his hammer and anvil stood by the forge", {"hammer": 1, "anvil": 1}),
+    ("a bucket and trowel next to a wheelbarrow", {"bucket": 1, "trowel": 1, "wheelbarrow": 1}),
+    ("the sparrows sing and fly", {"sparrow": 2}),  # a noun that is a common verb: no
+])
+def test_listed_nouns_share_a_determiner(prompt, expected):
+    assert objects(prompt) == expected
+
+
 @pytest.mark.parametrize("prompt,expected", [
     # a known noun before an unknown head is a modifier: no "stone" box; the head is boxed
     # only where a bare unknown word would be (next to a relation)
@@ -316,6 +388,10 @@ def test_pronouns_lists_and_places(prompt, present, absent):
     # an adjective after the noun is no head
     ("a laptop open on the desk, and a lamp", {"laptop": 1, "desk": 1, "lamp": 1}),
     ("a toolbox under a shelf full of paint cans", {"toolbox": 1, "shelf": 1, "can": 2}),
+    # after a preposition too, when a known noun shows it is a compound ("-est" is no
+    # superlative in a short word); a bare unknown word after "in" is still no thing
+    ("a key lay in an iron chest.", {"key": 1, "chest": 1}),
+    ("a cat in a hurry, and a dog", {"cat": 1, "dog": 1}),
 ])
 def test_unknown_compound_heads(prompt, expected):
     assert objects(prompt) == expected

@@ -26,7 +26,8 @@ DETERMINERS = frozenset(("the", "this", "that", "these", "those", "my", "his", "
                          "their", "our", "your"))
 QUANTIFIERS = {"some": 2, "several": 3, "many": 4, "multiple": 3, "few": 3, "couple": 2,
                "pair": 2, "group": 3, "bunch": 3, "dozen": 12}
-MAX_COUNT = 10
+# The most boxes one group gets: "a dozen eggs" and "twelve eggs" still fit a 4 x 3 grid.
+MAX_COUNT = 12
 
 # Nouns the planner may box (COCO's 80 plus concrete things people draw) and scene nouns.
 HAND_OBJECT_NOUNS = (frozenset(COCO_OBJECTS) | frozenset(

@@ -11,7 +11,11 @@ picks the relation's subjects and object:
 - a verb's or a "with" object is skipped for the clause's subject: "a woman holding an
   umbrella stands next to a car" (woman next to car);
 - a fronted relation takes the next group as its object and the one after as its subject:
-  "Behind the barn, four horses ..." (horses behind barn);
+  "Behind the barn, four horses ..." (horses behind barn); after ", and" too, with a pronoun
+  as its object: "..., and behind him came a man" (man behind him);
+- a new subject opens a clause: a group after a comma with a verb of its own ("a starfish
+  clung to the glass, an octopus hid inside a pot") or after ", and" that ends a clause whose
+  verb boxed no object ("the boats are tied up by the pier, and gulls circle above them");
 - "it" / "them" / "her" after a relation phrase is the last fitting group before the subject.
 """
 from __future__ import annotations
@@ -67,6 +71,9 @@ class RelationTracker:
         self.clause_start = 0  # first group a coming relation may take as its subject
         self.joined = self.comma = self.verb_gap = self.with_gap = False
         self.and_word = self.finite_gap = False  # finite: "stands", not "standing"
+        # "the boats are tied up by the pier, and seagulls ...": a list word after a verb whose
+        # clause boxed no object, so the next group opens a clause
+        self.verb_listed = False
         self.extended: dict[int, list[SpatialRelation]] = {}  # "X above A and B": B's
         # "the fireplace" again: the earlier group, as the subject of what follows
         self.mentioned: int | None = None
@@ -78,22 +85,47 @@ class RelationTracker:
     # --- events from the chunker --------------------------------------------------------------
 
     def list_word(self, word: str) -> None:
+        if self.verb_gap and word in (",", "and"):
+            self.verb_listed = True
+            if word == ",":  # "parked beside a tall zorb, and ...": its object was not boxed
+                self.drop_open()
         self.joined = not self.verb_gap
         self.comma = self.comma or word == ","
         self.and_word = self.and_word or word == "and"
 
     def gap(self, *, verb: bool, with_word: bool = False, finite: bool = False) -> None:
+        if verb and not self.verb_gap and not self.with_gap:
+            self._comma_clause()
+        self.verb_listed = self.verb_listed and not verb  # "holding and feeding a lamb"
         self.joined = False
         self.verb_gap = self.verb_gap or verb
         self.finite_gap = self.finite_gap or finite
         self.with_gap = self.with_gap or with_word
+
+    def _comma_clause(self) -> None:
+        """"a starfish clung to the glass, an octopus hid inside a pot": a group listed after a
+        comma and followed by its own verb, in a clause that already has a verb or a relation,
+        is the subject of a new clause (the octopus is inside the pot, not the starfish). "a
+        cat, a dog and a bird sit by a car" stays one list."""
+        g = len(self.groups) - 1
+        if g <= self.clause_first or not self.roles[g].joined or self.roles[g].tight:
+            return
+        if any(self.roles[k].after_verb for k in range(self.clause_first, g)) \
+                or any(self.clause_first <= r.subject < g for r in self.relations):
+            self.clause_first = self.clause_start = g
+
+    def _verb_clause_end(self) -> None:
+        """"five boats are tied up beside a pier, and seagulls are circling above them": the
+        seagulls are no object of "tied up" but the subject of a new clause."""
+        self.clause_first = self.clause_start = len(self.groups)
+        self.verb_gap = self.finite_gap = self.verb_listed = False
 
     def clause_end(self) -> None:
         self.drop_open()
         self.flush_hint()
         self.fronted = self.mentioned = self.last_it = None
         self.clause_first = self.clause_start = len(self.groups)
-        self.joined = self.comma = self.verb_gap = self.with_gap = False
+        self.joined = self.comma = self.verb_gap = self.with_gap = self.verb_listed = False
 
     def drop_open(self) -> None:
         if self.open is not None and self.open.subjects:
@@ -131,15 +163,20 @@ class RelationTracker:
         desk" is about the box even after "inside a box"); ``plain``: the last listed
         groups are the subjects, whatever came before ("with a vase on it");
         ``clause_initial``: the phrase opens its clause, so with no subject yet it is fronted
-        ("Behind the barn, four horses"), not a verb's particle ("... knocking over a tower")."""
-        subjects = self._subjects(conditional=conditional, plain=plain)
+        ("Behind the barn, four horses"), not a verb's particle ("... knocking over a tower").
+        After ", and" it is fronted too: "..., and behind him came a man" (the man is behind)."""
+        after_comma_and = clause_initial and self.comma and self.and_word
+        subjects = [] if after_comma_and else self._subjects(conditional=conditional, plain=plain)
         verbal = self.verb_gap or self.comma
+        self.verb_listed = False  # "a cat sleeping, next to a dog": the list word led here
         for s in subjects:  # "... and two armchairs in front of it": no shared object
             for r in self.extended.pop(s, ()):
                 self.relations.remove(r)
                 self._seen.discard((r.subject, r.kind, r.object))
-        if not subjects and len(self.groups) == self.clause_first and clause_initial:
+        if after_comma_and or not subjects and len(self.groups) == self.clause_first \
+                and clause_initial:
             self.fronted = (kind, phrase, None, 0)  # "Behind the red barn, four horses ..."
+            self.clause_first = self.clause_start = len(self.groups)
             self.open = None
             return
         self.open = _Open(kind, phrase, subjects, verbal) if subjects else None
@@ -149,10 +186,33 @@ class RelationTracker:
         subject ("a cake and a teddy bear next to it": the bear next to the cake)."""
         op = self.open
         self.gap(verb=False)
+        if op is None and self.awaits_anchor():
+            return self._fronted_pronoun(word)
         if op is None or not op.subjects:
             return
         op.subjects = self._subjects(conditional=False, plain=True) or op.subjects
         self._refer_back(op, word)
+
+    def awaits_anchor(self) -> bool:
+        """Was a fronted relation phrase read, but not yet its object?"""
+        return self.fronted is not None and self.fronted[2] is None
+
+    def _fronted_pronoun(self, word: str) -> None:
+        """"..., and behind him came a man": the fronted relation's object is the last group
+        that fits the pronoun; else, for "it", the last single group ("jars stood on the stall,
+        and behind it a beekeeper ...": the stall), for "him" / "her" the last single group
+        that is no verb's or "with" object."""
+        n = len(self.groups)
+        anchor = next((g for g in range(n - 1, -1, -1) if self._fits_pronoun(g, word)), None)
+        if anchor is None and word != "them":
+            anchor = next((g for g in range(n - 1, -1, -1) if self.groups[g].count == 1 and (
+                word == "it" or not (self.roles[g].after_verb or self.roles[g].after_with))), None)
+        if anchor is None:
+            self.fronted = None
+            return
+        kind, phrase, _, _ = self.fronted
+        self.fronted = (kind, phrase, anchor, n)
+        self.clause_start = n
 
     def _refer_back(self, op: _Open, word: str) -> bool:
         """The pronoun's group: the last fitting one before the last subject, except that
@@ -215,6 +275,8 @@ class RelationTracker:
     def add(self, group: ObjectGroup, *, via_preposition: bool) -> int:
         """Record ``group``; complete the open relation with it. Returns its index."""
         new = len(self.groups)
+        if self.verb_listed:
+            self._verb_clause_end()
         tight = self.joined and not self.comma
         self.groups.append(group)
         self.roles.append(GroupRole(joined=self.joined, tight=tight,
@@ -240,6 +302,7 @@ class RelationTracker:
         """"the fireplace" again, after "a fireplace": no new group; the open relation (or a
         fronted one) takes group ``g`` as its object, or ``g`` is the subject of the next."""
         self.joined = self.comma = self.verb_gap = self.with_gap = self.and_word = False
+        self.verb_listed = False
         if self.open is not None:
             self._relate(self.open, g)
             self.clause_start = len(self.groups)
@@ -297,8 +360,10 @@ class RelationTracker:
         if role.after_with and self.verb_gap and not self.finite_gap and not self.comma:
             # "with the other slipper hidden under the couch": the slipper is hidden
             return list(range(first, last + 1))
-        if not plain and first > self.clause_start and (role.after_with or role.after_verb and (
-                self.verb_gap or self.comma)):
+        # a verb's object followed by another verb is no subject, even before a pronoun: "a
+        # farmer pushing a wheelbarrow followed behind them" (the farmer is behind them)
+        if first > self.clause_start and (role.after_verb and self.verb_gap or not plain and (
+                role.after_with or role.after_verb and self.comma)):
             return self._listed_from(self.clause_start, last)
         return list(range(first, last + 1))
 

@@ -43,6 +43,9 @@ _PREDICATIVES = frozenset((
     "right", "straight", "far", "way",  # "a taxi right behind the bus"
 ))
 _DEFINITE = frozenset(("the", "this", "that", "these", "those"))
+# Count words that take only a plural noun ("some" also takes a mass noun: "some bread rolls").
+_PLURAL_COUNTS = frozenset(w for w, n in lx.NUMBER_WORDS.items() if n >= 2) | frozenset((
+    "several", "many", "few", "couple", "pair", "dozen"))
 # Words that open a verb's object: articles, possessives, object pronouns ("watches them").
 _OBJECT_STARTS = frozenset(("a", "an", "the", "my", "his", "her", "its", "their", "our",
                             "your", "them", "him", "it", "us", "me", "you"))
@@ -84,6 +87,7 @@ class SentenceChunker:
         self.possessor: _Chunk | None = None  # "the girl's": boxed if what she has is
         self.relation_end = -1  # token index just after the last relation phrase
         self.dropped = 0  # groups past MAX_GROUPS
+        self.determined_end = -1  # token index after the last noun run with a determiner
 
     def run(self) -> ParsedPrompt:
         i, n = 0, len(self.words)
@@ -123,8 +127,9 @@ class SentenceChunker:
             self._flush()
             self.prep = (w, i)
             return i + 1
-        if w in rt.PRONOUN_OBJECTS and (self.rel.open or self.prep) and self.chunk is None \
-                and self._ends_phrase(i + 1):
+        if w in rt.PRONOUN_OBJECTS and self.chunk is None and (
+                (self.rel.open or self.prep) and self._ends_phrase(i + 1)
+                or self.rel.awaits_anchor() and self._clause_after_pronoun(i + 1)):
             self._pronoun(w)
             return i + 1
         if w in ("and", "or") and self._between_colors(i):
@@ -152,7 +157,8 @@ class SentenceChunker:
         ch = self.chunk
         after_modifier = ch is not None and (ch.determined or bool(ch.mods) or bool(ch.nouns))
         # "loaded with presents": no verb follows "with" or "of"
-        after_modifier = after_modifier or (i > 0 and words[i - 1] in _NOUN_BEFORE_WORDS)
+        after_modifier = after_modifier or (i > 0 and words[i - 1] in _NOUN_BEFORE_WORDS) \
+            or self._shares_determiner(i)
         if ch is not None and self._verb_after_subject(i):
             self._flush()  # "an owl watches them": the owl, then a verb
             self._gap(w)
@@ -223,17 +229,37 @@ class SentenceChunker:
     def _unknown_head(self, i: int) -> bool:
         """Is the word at ``i``, outside the lexicon right after a known noun, the head of
         their compound ("a stone jetty", "the chicken coop")? Only a noun-shaped word that
-        ends the phrase (punctuation, a relation, a list word, a verb)."""
+        ends the phrase (punctuation, a relation, a list word, a verb), or a plural after a
+        count ("a dozen sushi rolls on a tray")."""
         w, words = self.words[i], self.words
-        if not tr.may_be_unknown_noun(w) or gw.looks_like_verb(w) or w in _PREDICATIVES \
-                or w in lx.DETERMINERS or w in lx.QUANTIFIERS or w in lx.NUMBER_WORDS:
+        plural = self._plural_head(w)
+        if not tr.may_be_unknown_noun(w) or (gw.looks_like_verb(w) and not plural) \
+                or w in _PREDICATIVES or w in lx.DETERMINERS or w in lx.QUANTIFIERS \
+                or w in lx.NUMBER_WORDS:
             return False
         # not at the very end, nor before a verb or a preposition: "a fence lol", "my dog rex
         # sat", "a laptop open on the desk", "a shelf full of cans"
         j = i + 1
         return j < len(words) and (words[j] in ",;." or bool(
             tr.match(tr.COORDINATORS, words, j) or tr.match(tr.RELATIONS, words, j)
-            or tr.match(tr.BREAKS, words, j) == ("end", 1)))
+            or tr.match(tr.BREAKS, words, j) == ("end", 1))
+            or plural and words[j] in gw.CONDITIONAL_PREPOSITIONS)
+
+    def _plural_head(self, w: str) -> bool:
+        """"a dozen sushi rolls": after a count that takes only plurals ("two", "a dozen",
+        "several"; not "some bread"), an -s word right after a singular noun is the plural
+        head of the phrase, not a verb ("two cat sits" is no English)."""
+        ch = self.chunk
+        return ch.count is not None and ch.count >= 2 and w.endswith("s") and lx.is_plural(w) \
+            and lx.singularize(w) not in gw.VERBS \
+            and any(c in _PLURAL_COUNTS or c.isdigit() for c in self.words[ch.start:ch.start + 2])
+
+    def _shares_determiner(self, i: int) -> bool:
+        """"their bucket and spade", "a cup and saucer": right after "and" / "or" that follows
+        a noun with a determiner or count, a noun takes that determiner too, unless it is
+        also a common verb ("the birds sing and fly")."""
+        return i >= 2 and self.words[i - 1] in ("and", "or") and self.determined_end == i - 1 \
+            and lx.singularize(self.words[i]) not in lx.VERB_NOUNS
 
     def _clause_initial(self, i: int) -> bool:
         """Does the phrase at ``i`` open a clause (prompt start, after punctuation or a
@@ -246,6 +272,16 @@ class SentenceChunker:
         return j >= len(words) or self.words[j] in ",;." or bool(
             tr.match(tr.COORDINATORS, words, j) or tr.match(tr.BREAKS, words, j)
             or tr.match(tr.RELATIONS, words, j)) or words[j] in gw.CONDITIONAL_PREPOSITIONS
+
+    def _clause_after_pronoun(self, j: int) -> bool:
+        """After "..., and behind him": does the clause go on at ``j`` (a verb, an article or,
+        after a pronoun that is no possessive, a count), so the pronoun is the relation's
+        object? "behind him came a man", "behind them an old man"; not "behind her dog"."""
+        if self._ends_phrase(j):
+            return True
+        nxt, her = self.words[j], self.words[j - 1] == "her"
+        return nxt in ("a", "an", "the") or (not her and tr.count_at(self.words, j) is not None) \
+            or (gw.looks_like_verb(nxt) and not nxt.endswith("ing"))
 
     def _between_colors(self, i: int) -> bool:
         return (i > 0 and i + 1 < len(self.words) and bool(lx.normalize_color(self.words[i - 1]))
@@ -344,13 +380,17 @@ class SentenceChunker:
         self.chunk = self.prep = self.possessor = None
         if ch is None:
             return
+        if ch.nouns and ch.determined:
+            self.determined_end = ch.noun_end
         if not ch.nouns:
             if possessor is not None and ch.mods and self._owner_of_part(lx.singularize(ch.mods[-1]), ch):
                 self._emit_possessor(possessor)  # "a customer's beard": the customer is there
                 return
-            label = self._unknown_noun(ch)
+            label = self._unknown_noun(ch, after_prep=prep is not None)
             if label is not None and prep is None:
                 self._emit(ch, label)
+            elif label is not None:
+                self._emit_after(ch, prep, possessor, label)  # "in an iron chest"
             return
         head = ch.nouns[-1]
         if head in lx.SCENE_NOUNS:
@@ -368,6 +408,11 @@ class SentenceChunker:
             if possessor is not None and self._owner_of_part(head, ch):
                 self._emit_possessor(possessor)  # "a customer's beard": the customer is there
             return self.rel.drop_open()
+        self._emit_after(ch, prep, possessor, head)
+
+    def _emit_after(self, ch: _Chunk, prep: tuple[str, int] | None, possessor: _Chunk | None,
+                    head: str) -> None:
+        """Emit an object phrase, with the relation its preposition ("on", "in", "by") makes."""
         kind = self._prep_kind(prep, head) if prep is not None else None
         if kind == "agent":
             return  # "by a famous painter", "made by a child": who made it, not in it
@@ -427,9 +472,11 @@ class SentenceChunker:
             g = groups[-1]
             groups[-1] = replace(g, phrase=clip_phrase(f"{g.phrase} {self._text(start, end)}"))
 
-    def _unknown_noun(self, ch: _Chunk) -> str | None:
+    def _unknown_noun(self, ch: _Chunk, *, after_prep: bool = False) -> str | None:
         """"two zorbs", "a zorb next to a blorp": a bare word after a count, at a phrase end,
-        with a stated number or a relation phrase beside it; else None."""
+        with a stated number or a relation phrase beside it; else None. After a preposition
+        ("in", "on", ``after_prep``) only the head of a compound with a known noun ("in an iron
+        chest"; not "in a hurry")."""
         j, words = ch.end, self.words
         if ch.count is None or not ch.mods or (j < len(words) and not (
                 tr.match(tr.RELATIONS, words, j) or tr.match(tr.COORDINATORS, words, j)
@@ -439,8 +486,11 @@ class SentenceChunker:
         if any(not lx.normalize_color(b) and b not in lx.KNOWN_NOUNS for b in before) \
                 or not tr.may_be_unknown_noun(word):
             return None
+        compound = any(b in lx.KNOWN_NOUNS for b in before)
+        if after_prep and not compound:
+            return None
         next_is_relation = j < len(words) and tr.match(tr.RELATIONS, words, j) is not None
-        if ch.count < 2 and not (self.rel.open or next_is_relation):
+        if ch.count < 2 and not (self.rel.open or next_is_relation or after_prep):
             return None
         return lx.singularize(word)
 

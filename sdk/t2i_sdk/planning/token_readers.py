@@ -86,10 +86,14 @@ def noun_at(words: list[str], i: int, *, after_modifier: bool,
 
 def count_at(words: list[str], i: int) -> tuple[int, int] | None:
     """(count, words used) of a count phrase at ``i``: "two" (2, 1), "a few" (3, 2), "a
-    bunch of" (3, 3), "lots of" (4, 2), "12" (12, 1), "no" (0, 1); None otherwise."""
+    bunch of" (3, 3), "lots of" (4, 2), "12" (12, 1), "a dozen" (12, 2), "half a dozen" (6, 3),
+    "two dozen" (24, 2), "no" (0, 1); None otherwise."""
     w = words[i]
     nxt = words[i + 1] if i + 1 < len(words) else ""
     of = 1 if i + 2 < len(words) and words[i + 2] == "of" else 0
+    half = _half_dozen(words, i)
+    if half:
+        return 6, half
     if w in ("a", "an"):
         if nxt in lx.QUANTIFIERS:
             return lx.QUANTIFIERS[nxt], 2 + of  # "a few", "a pair of"
@@ -103,12 +107,22 @@ def count_at(words: list[str], i: int) -> tuple[int, int] | None:
     if w.isdigit():  # ASCII digits (TOKEN_RE); a huge number is just "too many"
         if len(w) == 4 and int(w) in _YEARS or nxt in gw.ERA_WORDS:
             return None
-        return (int(w) if len(w) <= _MAX_COUNT_DIGITS else lx.MAX_COUNT + 1), 1
+        n = int(w) if len(w) <= _MAX_COUNT_DIGITS else lx.MAX_COUNT + 1
+        return (n * 12, 2 + of) if nxt == "dozen" else (n, 1)  # "2 dozen eggs"
     if w in lx.NUMBER_WORDS:
-        return lx.NUMBER_WORDS[w], 1
+        n = lx.NUMBER_WORDS[w]
+        return (n * 12, 2 + of) if nxt == "dozen" else (n, 1)  # "two dozen eggs"
     if w in ("no", "zero"):
         return 0, 1
     return None
+
+
+def _half_dozen(words: list[str], i: int) -> int:
+    """Words used by "half a dozen (of)" or "a half dozen (of)" at ``i`` (six), else 0."""
+    phrase = tuple(words[i:i + 3])
+    if phrase not in (("half", "a", "dozen"), ("a", "half", "dozen")):
+        return 0
+    return 3 + (i + 3 < len(words) and words[i + 3] == "of")
 
 
 def is_gap_word(word: str) -> bool:
@@ -123,6 +137,7 @@ def may_be_unknown_noun(word: str) -> bool:
     adverb, unit, colour, number or style word."""
     return (word.replace("-", "").isalpha() and len(word) >= 3 and not is_gap_word(word)
             and word not in gw.UNIT_WORDS and not lx.normalize_color(word)
-            and not word.endswith(("ing", "ed", "ly", "ful", "ous", "ive", "est"))
+            and not word.endswith(("ing", "ed", "ly", "ful", "ous", "ive"))
+            and not (word.endswith("est") and len(word) > 5)  # "tallest"; not "chest", "nest"
             and word not in gw.VERBS and word not in nouns.STYLE_NOUNS
             and word not in lx.KNOWN_NOUNS and word not in COLLECTIVES)
