@@ -29,8 +29,11 @@ def read_gguf(path: Path) -> tuple[dict, dict]:
 
 def llama_logits(path: Path, sequences: list[list[int]]) -> np.ndarray:
     from llama_cpp import Llama
+    from t2i_engines.llamacpp.model_params import without_extra_buffer_types
 
-    llm = Llama(model_path=str(path), n_ctx=128, logits_all=True, n_gpu_layers=0, verbose=False)
+    with without_extra_buffer_types():
+        llm = Llama(model_path=str(path), n_ctx=128, logits_all=True, n_gpu_layers=0,
+                    verbose=False)
     try:
         rows = []
         for ids in sequences:

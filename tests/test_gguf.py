@@ -318,3 +318,15 @@ def test_load_from_folder_needs_exactly_one_gguf(gguf_files, tmp_path):
         LlamaCppEngine.load(folder, device="cpu")
     with pytest.raises(ModelFilesError):
         LlamaCppEngine.load(tmp_path / "missing", device="cpu")
+
+
+@needs_llama_cpp
+def test_models_load_without_extra_buffer_types():
+    # On AMX CPUs llama.cpp's extra buffer types crash quantised models in decode
+    # (t2i_engines.llamacpp.model_params); the swap is scoped to one load.
+    import llama_cpp.llama_cpp as api
+    from t2i_engines.llamacpp.model_params import without_extra_buffer_types
+
+    with without_extra_buffer_types():
+        assert api.llama_model_default_params().use_extra_bufts is False
+    assert api.llama_model_default_params().use_extra_bufts is True
