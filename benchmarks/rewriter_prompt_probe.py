@@ -32,12 +32,18 @@ EXTRA_EXAMPLES = (("just one emerald-colored five-pointed star", "a photo of a g
 
 
 def variants(shipped):
-    """name -> RewriteConfig: the shipped chat, a stricter system prompt, and that plus six
-    few-shot examples instead of three."""
+    """name -> RewriteConfig: the shipped chat, a stricter system prompt, that plus six
+    few-shot examples instead of three, and the first and last decoding under the drafter's
+    caption grammar."""
+    from t2i_sdk.shapes.caption_grammar import caption_grammar
+
+    six = replace(shipped, system_prompt=SYSTEM_B,
+                  examples=tuple(shipped.examples) + EXTRA_EXAMPLES)
     return {"shipped": shipped,
             "sys_b": replace(shipped, system_prompt=SYSTEM_B),
-            "sys_b+6ex": replace(shipped, system_prompt=SYSTEM_B,
-                                 examples=tuple(shipped.examples) + EXTRA_EXAMPLES)}
+            "sys_b+6ex": six,
+            "shipped+grammar": replace(shipped, grammar=caption_grammar()),
+            "sys_b+6ex+grammar": replace(six, grammar=caption_grammar())}
 
 
 def main(argv: list[str]) -> int:
@@ -70,7 +76,8 @@ def main(argv: list[str]) -> int:
             for i, (text, caption) in enumerate(items):
                 raws = engine.generate(rewrite_messages(text, chat), n=N_SAMPLES, seed=i,
                                        temperature=temperature, top_p=chat.top_p,
-                                       max_new_tokens=config.sampling.max_new_tokens)
+                                       max_new_tokens=config.sampling.max_new_tokens,
+                                       grammar=chat.grammar)
                 exact += sum(index.get(normalize_caption(clean_rewrite(r) or "")) == caption
                              for r in raws)
                 first.append((text, clean_rewrite(raws[0])))

@@ -90,7 +90,8 @@ class FakeLM:
     def __init__(self, answers):
         self.answers, self.calls = list(answers), []
 
-    def generate(self, messages, n, seed, temperature=1.0, top_p=1.0, max_new_tokens=128):
+    def generate(self, messages, n, seed, temperature=1.0, top_p=1.0, max_new_tokens=128,
+                 grammar=None):
         self.calls.append((messages, n, seed))
         return [self.answers[(seed + i) % len(self.answers)] for i in range(n)]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 
+from t2i_engines.finite_grammar import GrammarError, sentences
 from t2i_sdk.budget.planner import ROUND_GAINS
 from t2i_sdk.errors import InputError
 from t2i_sdk.planning.box_geometry import GeometryConfig
@@ -31,6 +32,9 @@ class RewriteConfig:
     # rewrite) or each "rewrite" (its own layout). A rewrite may state plainly what the user's
     # words left unclear to the rule planner; training renders with the same choice.
     layout_from: str = "prompt"
+    # A finite GBNF grammar every rewrite must be a sentence of (t2i_engines.finite_grammar),
+    # e.g. the shapes drafter's captions (t2i_sdk.shapes.caption_grammar); None: free text.
+    grammar: str | None = None
 
     def __post_init__(self):
         examples = tuple(tuple(e) for e in self.examples)  # bundle JSON gives lists
@@ -41,6 +45,11 @@ class RewriteConfig:
         if self.layout_from not in LAYOUT_SOURCES:
             raise InputError(f"layout_from must be one of {', '.join(LAYOUT_SOURCES)}, "
                              f"got {self.layout_from!r}")
+        if self.grammar is not None:
+            try:
+                sentences(self.grammar)  # a few ms for a caption language
+            except GrammarError as exc:
+                raise InputError(f"rewrite grammar: {exc}") from None
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,9 @@ from pathlib import Path
 
 from t2i_sdk.config import RewriteConfig
 from t2i_sdk.errors import InputError
+from t2i_sdk.shapes.caption_grammar import caption_grammar
+
+from t2i_training.data import BUILTIN_PREFIX
 
 from t2i_training.judges.protocol import REWARD_DIMENSIONS
 from t2i_training.preferences import TIE_BREAKS
@@ -22,6 +25,8 @@ JUDGE_KINDS = ("programmatic", "shapes", "vlm", "http", "import")
 # The paper's "general" rewriter; add "aesthetics" for its aesthetics rewriter (which trades
 # alignment for looks, Table 1).
 DEFAULT_DIMENSIONS = ("quality", "general_alignment", "physical_alignment")
+# rewrite.grammar: builtin:NAME -> the GBNF text (the shapes drafter's caption templates).
+BUILTIN_GRAMMARS = {"shapes_captions": caption_grammar}
 LLAMA_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 
@@ -179,7 +184,22 @@ def load_config(path: str | Path, **overrides) -> RunConfig:
 
 def config_from_dict(data: dict, where: str = "config") -> RunConfig:
     """Build a :class:`RunConfig` from plain data, checking every key and type."""
+    rewrite = data.get("rewrite")
+    if isinstance(rewrite, dict) and isinstance(rewrite.get("grammar"), str):
+        data = {**data, "rewrite": {**rewrite, "grammar": resolve_grammar(rewrite["grammar"],
+                                                                          where)}}
     return _build(RunConfig, data, where, prefix="")
+
+
+def resolve_grammar(spec: str, where: str = "config") -> str:
+    """GBNF text as given, or ``builtin:NAME`` for a shipped grammar (``BUILTIN_GRAMMARS``)."""
+    if not spec.startswith(BUILTIN_PREFIX):
+        return spec
+    name = spec[len(BUILTIN_PREFIX):]
+    if name not in BUILTIN_GRAMMARS:
+        raise InputError(f"{where}: rewrite.grammar: no built-in grammar {name!r} "
+                         f"(have: {', '.join(BUILTIN_GRAMMARS)})")
+    return BUILTIN_GRAMMARS[name]()
 
 
 def _build(cls, data, where: str, prefix: str):

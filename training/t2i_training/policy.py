@@ -164,7 +164,7 @@ def sample_rewrites(policy: Policy, prompt: str, n: int, seed: int, *, temperatu
     try:
         raws = engine.generate(rewrite_messages(prompt, rewrite), n=n, seed=seed,
                                temperature=temperature, top_p=top_p,
-                               max_new_tokens=max_new_tokens)
+                               max_new_tokens=max_new_tokens, grammar=rewrite.grammar)
     finally:
         policy.model.train(was_training)
     return [Rewrite(raw, clean_rewrite(raw) or prompt, engine.count_tokens(raw)) for raw in raws]

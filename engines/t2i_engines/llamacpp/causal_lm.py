@@ -17,6 +17,7 @@ from pathlib import Path
 from t2i_engines import threads
 from t2i_engines.errors import EngineSettingsError, ModelFilesError
 from t2i_engines.llamacpp.gguf_header import GGUFHeaderError, context_length
+from t2i_engines.llamacpp.model_params import without_extra_buffer_types
 from t2i_engines.llamacpp.sampling import (SamplerChain, SamplingSettings, closing_bias,
                                            json_schema_grammar)
 # dtype is accepted for interface parity with the torch engines (and ignored): same names.
@@ -89,11 +90,12 @@ class LlamaCppEngine:
         gpu_index = int(device.split(":", 1)[1]) if ":" in device else 0
         grammar = json_schema_grammar(json_schema) if json_schema is not None else None
         try:
-            llm = llama_cpp.Llama(
-                model_path=str(gguf_path), n_ctx=n_ctx, n_gpu_layers=0 if device == "cpu" else -1,
-                main_gpu=gpu_index, logits_all=False, verbose=False,
-                n_threads=threads.current().threads,
-                n_threads_batch=threads.current().threads)  # prompt evaluation, else every core
+            with without_extra_buffer_types():
+                llm = llama_cpp.Llama(
+                    model_path=str(gguf_path), n_ctx=n_ctx,
+                    n_gpu_layers=0 if device == "cpu" else -1, main_gpu=gpu_index,
+                    logits_all=False, verbose=False, n_threads=threads.current().threads,
+                    n_threads_batch=threads.current().threads)  # prompt evaluation, else all
         except (ValueError, RuntimeError) as exc:
             raise ModelFilesError(f"llama.cpp could not load {gguf_path}: {exc}") from exc
         try:
@@ -103,7 +105,7 @@ class LlamaCppEngine:
             raise
         if grammar is not None:
             try:
-                SamplerChain(engine._vocab, grammar, None).close()  # fail at load on a bad grammar
+                check_grammar(engine._vocab, grammar)  # fail at load on a bad grammar
             except BaseException:
                 engine.close()
                 raise
@@ -115,7 +117,8 @@ class LlamaCppEngine:
         return len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
 
     def generate(self, messages: list[dict], n: int, seed: int, temperature: float = 1.0,
-                 top_p: float = 1.0, max_new_tokens: int = 128) -> list[str]:
+                 top_p: float = 1.0, max_new_tokens: int = 128,
+                 grammar: str | None = None) -> list[str]:
         """Sample ``n`` assistant replies to ``messages`` ({"role", "content"} dicts).
 
         Reply ``i`` is drawn with seed ``seed + i``, so the same ``(messages, n, seed)`` and
@@ -124,6 +127,8 @@ class LlamaCppEngine:
         nucleus (``top_p``) only. Returns the new text, special tokens skipped, whitespace
         stripped. Under a JSON schema, a reply still open after ``max_new_tokens`` is finished
         greedily toward the nearest closing (up to ``CLOSING_TOKENS`` more tokens).
+        ``grammar``: GBNF text this call's replies are decoded under instead of the schema's
+        (e.g. a rewriter's caption grammar); a reply it leaves open stays open.
         """
         if n < 0 or temperature < 0 or not 0 < top_p <= 1 or max_new_tokens < 1:
             raise EngineSettingsError(
@@ -132,11 +137,14 @@ class LlamaCppEngine:
         self._check_open()
         if n == 0:
             return []
+        if grammar is not None:
+            check_grammar(self._vocab, grammar)
         prompt = self._encode_chat(messages)
         if temperature == 0:
-            return [self._reply(prompt, SamplingSettings(0.0, 1.0, seed), max_new_tokens)] * n
-        return [self._reply(prompt, SamplingSettings(temperature, top_p, seed + i), max_new_tokens)
-                for i in range(n)]
+            return [self._reply(prompt, SamplingSettings(0.0, 1.0, seed), max_new_tokens,
+                                grammar)] * n
+        return [self._reply(prompt, SamplingSettings(temperature, top_p, seed + i),
+                            max_new_tokens, grammar) for i in range(n)]
 
     def close(self) -> None:
         """Free the llama.cpp model and context now (instead of at garbage collection or
@@ -174,7 +182,10 @@ class LlamaCppEngine:
         except Exception as exc:  # whatever a template raises, the template is at fault
             raise ModelFilesError(template_error(self.name, exc)) from exc
 
-    def _reply(self, prompt: list[int], settings: SamplingSettings, max_new_tokens: int) -> str:
+    def _reply(self, prompt: list[int], settings: SamplingSettings, max_new_tokens: int,
+               grammar: str | None = None) -> str:
+        """One reply; under ``grammar`` if given, else under the schema's grammar (closed
+        at the end of the budget, see ``_close_grammar``)."""
         budget = self.llm.n_ctx() - len(prompt)
         if budget < 1:
             raise EngineSettingsError(f"the prompt takes {len(prompt)} tokens; the context "
@@ -183,9 +194,9 @@ class LlamaCppEngine:
         # with them the last bits of the logits, so the same seed could give another reply.
         self.llm.reset()
         self.llm.eval(prompt)
-        with SamplerChain(self._vocab, self.grammar, settings) as chain:
+        with SamplerChain(self._vocab, grammar or self.grammar, settings) as chain:
             tokens, finished = self._decode(chain, min(max_new_tokens, budget))
-        if self.grammar is not None and not finished and len(tokens) < budget:
+        if grammar is None and self.grammar is not None and not finished and len(tokens) < budget:
             tokens += self._close_grammar(tokens, budget - len(tokens))
         return self._text(tokens).strip()
 
@@ -223,6 +234,14 @@ class LlamaCppEngine:
         # Join bytes before decoding: one character can span several byte-level tokens.
         raw = b"".join(token_bytes(self._vocab, t, special=False) for t in tokens)
         return raw.decode("utf-8", errors="replace")
+
+
+def check_grammar(vocab, grammar: str) -> None:
+    """Raise :class:`EngineSettingsError` unless llama.cpp can parse ``grammar`` (GBNF)."""
+    try:
+        SamplerChain(vocab, grammar, None).close()
+    except ValueError as exc:
+        raise EngineSettingsError(str(exc)) from exc
 
 
 def context_size(requested: int | None, trained: int | None) -> int:

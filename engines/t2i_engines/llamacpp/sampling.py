@@ -60,7 +60,7 @@ class SamplerChain:
                 grammar_sampler = llama_cpp.llama_sampler_init_grammar(
                     vocab, grammar.encode("utf-8"), b"root")
                 if not grammar_sampler:
-                    raise ValueError("llama.cpp could not parse the JSON-schema grammar")
+                    raise ValueError("llama.cpp could not parse the grammar")
                 self._add(grammar_sampler)
             if logit_bias:
                 self._add(_logit_bias_sampler(logit_bias, n_vocab))

@@ -11,8 +11,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from t2i_engines.errors import EngineSettingsError, ModelFilesError
+from t2i_engines.finite_grammar import GrammarError
 
 from t2i_engines.pytorch.device import loading_progress, resolve_device, resolve_dtype
+from t2i_engines.pytorch.token_trie import TokenTrie
 
 if TYPE_CHECKING:
     import torch
@@ -25,6 +27,7 @@ class CausalLMEngine:
         self.model = model
         self.tokenizer = tokenizer
         self.device = device
+        self._tries: dict[str, TokenTrie] = {}  # grammar text -> its token trie, built once
 
     @classmethod
     def load(cls, path: str | Path, *, device: str = "auto", dtype: str = "auto") -> CausalLMEngine:
@@ -58,13 +61,16 @@ class CausalLMEngine:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def generate(self, messages: list[dict], n: int, seed: int, temperature: float = 1.0,
-                 top_p: float = 1.0, max_new_tokens: int = 128) -> list[str]:
+                 top_p: float = 1.0, max_new_tokens: int = 128,
+                 grammar: str | None = None) -> list[str]:
         """Sample ``n`` assistant replies to ``messages`` ({"role", "content"} dicts) in one batch.
 
         The same ``(messages, n, seed)`` and settings give the same strings on the same device.
         ``temperature == 0`` decodes greedily and returns ``n`` copies of that reply. Returns the
         new text only, special tokens skipped, whitespace stripped. Other sampling settings
-        (e.g. ``top_k``) come from the checkpoint's ``generation_config.json``.
+        (e.g. ``top_k``) come from the checkpoint's ``generation_config.json``. ``grammar``: a
+        finite GBNF grammar (``t2i_engines.finite_grammar``); every reply is one of its
+        sentences (or a prefix of one, if ``max_new_tokens`` runs out first).
         """
         import torch
 
@@ -77,6 +83,9 @@ class CausalLMEngine:
         greedy = temperature == 0
         sampling = ({"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
                     if greedy else {"do_sample": True, "temperature": temperature, "top_p": top_p})
+        if grammar is not None:
+            sampling["prefix_allowed_tokens_fn"] = self._trie(grammar).prefix_fn(
+                inputs["input_ids"].shape[1])
         with torch.inference_mode(), _seeded_rng(seed, self.device):
             out = self.model.generate(
                 **inputs, num_return_sequences=1 if greedy else n,
@@ -86,6 +95,14 @@ class CausalLMEngine:
         decoded = self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
         texts = [t.strip() for t in decoded]
         return texts * n if greedy else texts
+
+    def _trie(self, grammar: str) -> TokenTrie:
+        if grammar not in self._tries:
+            try:
+                self._tries[grammar] = TokenTrie(grammar, self.tokenizer)
+            except GrammarError as exc:
+                raise EngineSettingsError(f"cannot decode under this grammar: {exc}") from exc
+        return self._tries[grammar]
 
     def _encode_chat(self, messages: list[dict]) -> dict[str, torch.Tensor]:
         """Render the chat template and tokenise it as-is (the template writes its own BOS)."""

@@ -114,6 +114,8 @@ ROLE_OPTIONS: dict[str, dict[str, Option]] = {
         "top_p": Option("a number in (0, 1]", lambda v: _is_number(v) and 0 < v <= 1),
         "max_new_tokens": Option("an integer >= 1", lambda v: _is_int(v) and v >= 1),
         "layout_from": Option('"prompt" or "rewrite"', lambda v: v in ("prompt", "rewrite")),
+        # every rewrite is a sentence of this finite GBNF grammar (t2i_engines.finite_grammar)
+        "grammar": Option("GBNF text, or null", lambda v: v is None or _is_text(v)),
     },
     "planner": {
         "system_prompt": Option("a non-empty string, or null", lambda v: v is None or _is_text(v)),

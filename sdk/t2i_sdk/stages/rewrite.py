@@ -10,7 +10,8 @@ from t2i_sdk.config import RewriteConfig
 
 class ChatLM(Protocol):
     def generate(self, messages: list[dict], n: int, seed: int, temperature: float = 1.0,
-                 top_p: float = 1.0, max_new_tokens: int = 128) -> list[str]: ...
+                 top_p: float = 1.0, max_new_tokens: int = 128,
+                 grammar: str | None = None) -> list[str]: ...
 
 
 class IdentityRewriter:
@@ -28,8 +29,10 @@ class LLMRewriter:
         self.config = config
 
     def rewrite(self, prompt: str, n: int, seed: int) -> list[str]:
-        outputs = self.lm.generate(rewrite_messages(prompt, self.config), n=n, seed=seed, temperature=self.config.temperature,
-                                   top_p=self.config.top_p, max_new_tokens=self.config.max_new_tokens)
+        config = self.config
+        outputs = self.lm.generate(rewrite_messages(prompt, config), n=n, seed=seed,
+                                   temperature=config.temperature, top_p=config.top_p,
+                                   max_new_tokens=config.max_new_tokens, grammar=config.grammar)
         # An empty or whitespace answer is useless as conditioning: keep the user's words instead.
         return [clean_rewrite(text) or prompt for text in outputs]
 
