@@ -10,6 +10,8 @@ from t2i_sdk.errors import InputError
 from t2i_sdk.planning.box_geometry import (
     LAYOUT_MARGIN, MIN_READABLE_AREA, MIN_READABLE_SIDE, OVERLAP_KINDS, layout_boxes,
 )
+from t2i_sdk.planning.evaluation import NEAR_MAX_CENTRE_DISTANCE, box_relation_holds
+from t2i_sdk.planning.group_pieces import NEAR_REACH
 from t2i_sdk.planning.size_priors import NEUTRAL_PRIOR, size_prior, size_table
 
 EPS = 1e-9
@@ -182,12 +184,112 @@ def test_in_front_of_is_behind_reversed():
 @pytest.mark.parametrize("kind", ["next_to", "near", "left_of"])
 @pytest.mark.parametrize("labels", [("shoe", "door"), ("cup", "refrigerator"), ("cat", "fireplace")])
 def test_related_groups_are_pulled_together_not_merely_in_neighbouring_cells(kind, labels):
-    # two shoes next to a door: the door sits at the side of its cell facing the shoes, so the
-    # gap between the groups is the layout's minimum (2 x margin), not the cells' slack
+    # two cups left of a refrigerator: it sits at the side of its cell facing the cups, so the
+    # gap between the groups is the layout's minimum (2 x margin), not the cells' slack; two
+    # shoes next to a door flank it (one side leaves the far shoe out of reach), and the door
+    # sits midway between them
     boxes, _ = layout_boxes([2, 1], [(0, kind, 1)], labels=list(labels))
     assert_valid(boxes, [(0, kind, 1)])
-    gap = boxes[1][0][0] - max(b[2] for b in boxes[0])
-    assert gap == pytest.approx(2 * LAYOUT_MARGIN, abs=1e-6)
+    anchor = boxes[1][0]
+    gaps = [anchor[0] - max(b[2] for b in boxes[0] if b[2] <= anchor[0])]
+    if any(b[0] >= anchor[2] for b in boxes[0]):
+        assert kind != "left_of"
+        gaps.append(min(b[0] for b in boxes[0] if b[0] >= anchor[2]) - anchor[2])
+    assert min(gaps) >= 2 * LAYOUT_MARGIN - EPS
+    assert max(gaps) == pytest.approx(2 * LAYOUT_MARGIN, abs=1e-6) if len(gaps) == 1 \
+        else gaps[0] == pytest.approx(gaps[1], abs=1e-6)
+
+
+BESIDE_PAIRS = [("shuttlecock", "racket"), ("flamingo", "pelican"), ("egg", "frying pan"),
+                ("horse", "tractor"), ("hen", "coop"), ("shoe", "door"), ("elephant", "cup"),
+                ("zorb", "bus")]
+
+
+def test_near_reach_is_the_evaluation_rule():
+    assert NEAR_REACH == NEAR_MAX_CENTRE_DISTANCE
+
+
+@pytest.mark.parametrize("kind", ["next_to", "near"])
+@pytest.mark.parametrize("labels", BESIDE_PAIRS)
+@pytest.mark.parametrize("count", range(2, 13))
+def test_every_copy_of_a_group_beside_one_object_is_within_reach(kind, labels, count):
+    # "ten hens near a coop": one side of the coop would put the far hens across the frame;
+    # the group flanks it instead, each copy's centre less than 0.6 from the coop's
+    boxes, notes = layout_boxes([count, 1], [(0, kind, 1)], labels=list(labels))
+    assert len(boxes[0]) == count
+    assert_valid(boxes)
+    anchor = boxes[1][0]
+    for b in boxes[0]:
+        assert box_relation_holds(kind, b, anchor), (b, anchor)
+        assert b[2] <= anchor[0] or b[0] >= anchor[2]  # beside it, never above or below it
+    assert not notes
+
+
+@pytest.mark.parametrize("labels", BESIDE_PAIRS)
+@pytest.mark.parametrize("count", [3, 5, 8, 12])
+def test_a_group_flanking_its_anchor_keeps_its_box_size(labels, count):
+    # the two halves together are no wider nor taller than the group's grid on one side
+    beside, _ = layout_boxes([count, 1], [(0, "next_to", 1)], labels=list(labels))
+    left, _ = layout_boxes([count, 1], [(0, "left_of", 1)], labels=list(labels))
+    for a, b in zip(beside[0] + beside[1], left[0] + left[1]):
+        assert (a[2] - a[0], a[3] - a[1]) == pytest.approx((b[2] - b[0], b[3] - b[1]))
+
+
+def test_a_group_flanks_its_anchor_only_when_one_side_is_out_of_reach():
+    boxes, _ = layout_boxes([2, 1], [(0, "next_to", 1)], labels=["cup", "refrigerator"])
+    assert all(b[2] < boxes[1][0][0] for b in boxes[0])  # both cups on one side
+
+
+@pytest.mark.parametrize("kind", ["left_of", "right_of"])
+def test_a_group_also_left_or_right_of_its_anchor_stays_on_that_side(kind):
+    rel = [(0, kind, 1), (0, "next_to", 1)]
+    boxes, _ = layout_boxes([5, 1], rel, labels=["tractor", "banana"])
+    assert_valid(boxes)
+    for b in boxes[0]:
+        assert box_relation_holds(kind, b, boxes[1][0])
+
+
+def test_groups_beside_an_object_with_other_groups_around():
+    # "ten hens near a coop and a rooster on top of the coop"; "a pig and five goats next to a
+    # donkey"
+    rel = [(0, "near", 1), (2, "above", 1)]
+    boxes, _ = layout_boxes([10, 1, 1], rel, labels=["hen", "coop", "rooster"])
+    assert_valid(boxes)
+    assert all(box_relation_holds("near", b, boxes[1][0]) for b in boxes[0])
+    assert box_relation_holds("above", boxes[2][0], boxes[1][0])
+    rel = [(0, "next_to", 2), (1, "next_to", 2)]
+    boxes, _ = layout_boxes([1, 5, 1], rel, labels=["pig", "goat", "donkey"])
+    assert_valid(boxes)
+    for g in (0, 1):
+        assert all(box_relation_holds("next_to", b, boxes[2][0]) for b in boxes[g])
+
+
+@pytest.mark.parametrize("rel,labels", [
+    ([(2, "behind", 0), (2, "behind", 1)], ["person", "person", "piano"]),
+    ([(0, "in_front_of", 2), (1, "in_front_of", 2)], ["plate", "cup", "person"]),
+])
+def test_one_object_behind_several_hosts_them_all(rel, labels):
+    # "a grand piano behind a violinist and a cellist"; "a plate and a cup in front of the
+    # woman": both relations overlap, none falls back to near
+    boxes, notes = layout_boxes([1, 1, 1], rel, labels=labels)
+    assert not notes
+    back = boxes[2][0]
+    for subj, kind, obj in rel:
+        assert box_relation_holds(kind, boxes[subj][0], boxes[obj][0])
+    for front in (boxes[0][0], boxes[1][0]):
+        assert centre(front)[1] > centre(back)[1]  # the front objects stand lower
+        assert all(LAYOUT_MARGIN - EPS <= v <= 1 - LAYOUT_MARGIN + EPS for v in front)
+    if labels[2] == "piano":  # a row that fits its host's width: side by side
+        assert intersection(boxes[0][0], boxes[1][0]) == 0
+
+
+def test_a_group_inside_two_containers_goes_into_the_smaller():
+    # "tomato plants grew in clay pots inside the greenhouse"
+    rel = [(0, "inside", 2), (0, "inside", 1)]
+    boxes, notes = layout_boxes([2, 2, 1], rel, labels=["plant", "pot", "greenhouse"])
+    for k, plant in enumerate(boxes[0]):
+        assert box_relation_holds("inside", plant, boxes[1][k])
+    assert len(notes) == 1 and "near" in notes[0] and notes[0].startswith("relation 0 inside 2")
 
 
 @pytest.mark.parametrize("kind,labels,counts", [

@@ -9,6 +9,7 @@ import pytest
 from t2i_sdk.layout import BASIC_COLORS, Layout
 from t2i_sdk.planning import RulePlanner
 from t2i_sdk.planning.box_geometry import LAYOUT_MARGIN, layout_boxes
+from t2i_sdk.planning.evaluation import box_relation_holds
 from t2i_sdk.planning.lexicon import COCO_OBJECTS, mentions, singularize
 
 EPS = 1e-9
@@ -141,10 +142,12 @@ def _above(a, b):
 
 
 def _beside(a, b):
-    """Horizontally apart and overlapping vertically (same band of the image)."""
+    """Every box of ``a`` left or right of all of ``b`` (a group may flank its anchor), and
+    the groups overlapping vertically (same band of the image)."""
     a_top, a_bottom = min(x[1] for x in a), max(x[3] for x in a)
     b_top, b_bottom = min(x[1] for x in b), max(x[3] for x in b)
-    return (_left(a, b) or _left(b, a)) and a_top < b_bottom and b_top < a_bottom
+    return (all(_left([x], b) or _left(b, [x]) for x in a)
+            and a_top < b_bottom and b_top < a_bottom)
 
 
 CHECKS = {
@@ -182,6 +185,34 @@ def test_relation_geometry(prompt, subj, kind, obj):
     assert CHECKS[kind](a, b), (kind, a, b)
     if kind not in ("next_to", "near"):
         assert not CHECKS[kind](b, a)
+
+
+def _holds_for_every_copy(layout: Layout, subj: str, kind: str, obj: str) -> bool:
+    """The evaluation's rule: every subject box stands in ``kind`` to some object box."""
+    a, b = boxes_of(layout, subj), boxes_of(layout, obj)
+    return bool(a and b) and all(any(box_relation_holds(kind, x, y) for y in b) for x in a)
+
+
+@pytest.mark.parametrize("prompt,subj,kind,obj", [
+    ("five shuttlecocks next to a racket", "shuttlecock", "next_to", "racket"),
+    ("three flamingos near a pelican", "flamingo", "near", "pelican"),
+    ("eight eggs next to a frying pan", "egg", "next_to", "frying pan"),
+    ("three horses next to a tractor", "horse", "next_to", "tractor"),
+    ("ten hens near a coop", "hen", "near", "coop"),
+    ("twelve ducks near a boat", "duck", "near", "boat"),
+    ("seven cars next to a water tower", "car", "next_to", "water tower"),
+    ("two cats next to a fireplace", "cat", "next_to", "fireplace"),
+    ("A pair of red shoes was sitting next to the front door.", "shoe", "next_to", "door"),
+    ("A violinist and a cellist were performing on the stage, and a grand piano stood "
+     "behind them.", "piano", "behind", "cellist"),
+    ("The waiter set a plate of spaghetti and a glass of red wine in front of the woman by "
+     "the window.", "glass", "in_front_of", "woman"),
+    ("Inside the greenhouse, tomato plants grew in clay pots.", "plant", "inside", "pot"),
+])
+def test_every_copy_keeps_its_relation_by_the_evaluation_rule(prompt, subj, kind, obj):
+    layout = plan(prompt)
+    assert _holds_for_every_copy(layout, subj, kind, obj), [(o.label, o.box)
+                                                            for o in layout.objects]
 
 
 def test_relations_chain_and_shared_subjects():

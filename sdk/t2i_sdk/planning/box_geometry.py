@@ -2,8 +2,9 @@
 
 The canvas [0, 1]^2 is tiled, never overlapped, except where a relation asks for overlap:
   1. "behind", "in_front_of" and "inside" attach one group to another (its host): the back or
-     inner objects share the host's slots and overlap the host's boxes; every other relation
-     of an attached group acts on its host;
+     inner objects share the host's slots and overlap the host's boxes (one back object behind
+     several hosts them in front of it; an object inside several goes into the smallest);
+     every other relation of an attached group acts on its host;
   2. the other relations become two DAGs, horizontal (left/right/next to/near) and vertical
      (above/below); a relation that would close a cycle is contradictory and dropped;
   3. each group gets a column (longest path in the horizontal DAG) and a row (vertical DAG)
@@ -15,6 +16,10 @@ The canvas [0, 1]^2 is tiled, never overlapped, except where a relation asks for
      No box exceeds the size a lone object of its class gets, nor falls below a readable
      minimum unless its slot is smaller. Boxes sit low in their row when every group there
      rests on the ground, high when all are sky objects, centred otherwise.
+  6. a group next to / near an object that one side of it cannot hold within reach of the
+     object (box centres less than ``group_pieces.NEAR_REACH`` apart) is laid out again as two
+     halves flanking the object (``group_pieces``), unless left / right of something; halves
+     of several rows centre their row, so the object is level with their middle.
 Every box lies in its slot shrunk by the margin, and disjoint slots leave at least
 2 * margin between boxes; a relation's two groups sit in disjoint columns (or rows), so it
 holds strictly, for box edges and for box centres (GenEval's rule) alike.
@@ -27,6 +32,10 @@ from typing import Sequence
 
 from t2i_sdk.errors import InputError
 from t2i_sdk.layout import MIN_BOX_SIDE, Box
+from t2i_sdk.planning.group_pieces import (
+    BESIDE_KINDS, Piece, grid_shape, out_of_reach, piece_relations, roots_to_split, split_pieces,
+    whole_pieces,
+)
 from t2i_sdk.planning.parsed_prompt import RELATION_KINDS
 from t2i_sdk.planning.size_priors import NEUTRAL_PRIOR, SizePrior, size_prior
 
@@ -124,11 +133,6 @@ class _Dag:
         return [layer(v) for v in range(len(self.succ))]
 
 
-def _grid_shape(count: int) -> tuple[int, int]:
-    cols = math.ceil(math.sqrt(count))
-    return cols, math.ceil(count / cols)
-
-
 def _build_dags(n: int, relations, notes: list[str]) -> tuple[_Dag, _Dag]:
     """``relations``: (subject, kind, object, name for notes) over tiled groups."""
     horiz, vert = _Dag(n), _Dag(n)
@@ -136,13 +140,13 @@ def _build_dags(n: int, relations, notes: list[str]) -> tuple[_Dag, _Dag]:
     for subj, kind, obj, name in relations:
         dag, table = (horiz, HORIZONTAL_KINDS) if kind in HORIZONTAL_KINDS else (vert, VERTICAL_KINDS)
         a, b = (obj, subj) if table[kind] else (subj, obj)
-        if kind in ("next_to", "near"):
+        if kind in BESIDE_KINDS:
             # "a pig and a goat next to a donkey": alternate sides, pig | donkey | goat
             beside[obj] = beside.get(obj, 0) + 1
             if beside[obj] % 2 == 0:
                 a, b = b, a
         # "next to" has no side: put it on the other side rather than drop it.
-        if not dag.add(a, b) and not (kind in ("next_to", "near") and dag.add(b, a)):
+        if not dag.add(a, b) and not (kind in BESIDE_KINDS and dag.add(b, a)):
             notes.append(f"dropped relation {name}: contradicts an earlier one")
     return horiz, vert
 
@@ -177,8 +181,9 @@ class _Component:
 
 
 def _make_component(groups: list[int], cols: list[int], rows: list[int],
-                    counts: Sequence[int], weights: Sequence[float]) -> _Component:
-    """``weights[g]``: the side of one of g's slots relative to the largest object's."""
+                    shapes: Sequence[tuple[int, int]], weights: Sequence[float]) -> _Component:
+    """``weights[g]``: the side of one of g's slots relative to the largest object's;
+    ``shapes[g]``: (cols, rows) of g's grid of slots."""
     col_ids = sorted({cols[g] for g in groups})
     row_ids = sorted({rows[g] for g in groups})
     cells: dict[tuple[int, int], list[int]] = {}
@@ -186,9 +191,8 @@ def _make_component(groups: list[int], cols: list[int], rows: list[int],
         cells.setdefault((col_ids.index(cols[g]), row_ids.index(rows[g])), []).append(g)
     col_w, row_h = [0.0] * len(col_ids), [0.0] * len(row_ids)
     for (c, r), members in cells.items():
-        shapes = [_grid_shape(counts[g]) for g in members]
-        col_w[c] = max(col_w[c], sum(s[0] * weights[g] for s, g in zip(shapes, members)))
-        row_h[r] = max(row_h[r], max(s[1] * weights[g] for s, g in zip(shapes, members)))
+        col_w[c] = max(col_w[c], sum(shapes[g][0] * weights[g] for g in members))
+        row_h[r] = max(row_h[r], max(shapes[g][1] * weights[g] for g in members))
     return _Component(cells, col_w, row_h)
 
 
@@ -219,7 +223,7 @@ def _shelves(sizes: list[tuple[float, float]]) -> list[list[int]]:
     return best
 
 
-def _place_component(comp: _Component, rect: Rect, counts: Sequence[int],
+def _place_component(comp: _Component, rect: Rect, shapes: Sequence[tuple[int, int]],
                      weights: Sequence[float], placements: Sequence[str],
                      pulls: Sequence[float], sides: Sequence[int],
                      out: dict[int, tuple[Rect, float, float]]) -> None:
@@ -237,7 +241,7 @@ def _place_component(comp: _Component, rect: Rect, counts: Sequence[int],
         # Groups sharing a cell have no relation between them: side by side is safe; the
         # ones next to / near a group in a column to the right go last (left: first).
         members = sorted(members, key=lambda g: sides[g])
-        widths = [_grid_shape(counts[g])[0] * weights[g] for g in members]
+        widths = [shapes[g][0] * weights[g] for g in members]
         for g, (gx0, gx1) in zip(members, _split(*xs[c], widths)):
             out[g] = ((gx0, ys[r][0], gx1, ys[r][1]), pos, pulls[g])
 
@@ -260,7 +264,7 @@ def _near_sides(cols: list[int], relations) -> list[int]:
     to its left (where in a shared cell it should sit)."""
     sides = [0] * len(cols)
     for subj, kind, obj, _ in relations:
-        if kind in ("next_to", "near") and cols[subj] != cols[obj]:
+        if kind in BESIDE_KINDS and cols[subj] != cols[obj]:
             step = 1 if cols[obj] > cols[subj] else -1
             sides[subj] += step
             sides[obj] -= step
@@ -305,25 +309,25 @@ def _share_pulls(pulls: list[float], cols: list[int], horiz: _Dag, relations) ->
                 pulls[obj] = pulls[subj]
 
 
-def _tile(counts: Sequence[int], relations, weights: Sequence[float], placements: Sequence[str],
-          notes: list[str]) -> list[tuple[Rect, float, float]]:
-    """Rect, vertical position and horizontal pull per group, relations holding between
-    rects."""
-    n = len(counts)
+def _tile(shapes: Sequence[tuple[int, int]], relations, weights: Sequence[float],
+          placements: Sequence[str], notes: list[str]) -> list[tuple[Rect, float, float]]:
+    """Rect, vertical position and horizontal pull per group (``shapes``: its grid of
+    slots), relations holding between rects."""
+    n = len(shapes)
     horiz, vert = _build_dags(n, relations, notes)
     cols, rows = horiz.layers(), vert.layers()
     _align(cols, rows, horiz, vert, relations)
     pulls = _horizontal_pulls(cols, relations)
     _share_pulls(pulls, cols, horiz, relations)
     sides = _near_sides(cols, relations)
-    comps = [_make_component(g, cols, rows, counts, weights)
+    comps = [_make_component(g, cols, rows, shapes, weights)
              for g in _components(n, relations)]
     shelves = _shelves([c.size for c in comps])
     cells: dict[int, tuple[Rect, float, float]] = {}
     shelf_h = [max(comps[i].size[1] for i in s) for s in shelves]
     for shelf, (sy0, sy1) in zip(shelves, _split(0.0, 1.0, shelf_h)):
         for i, (sx0, sx1) in zip(shelf, _split(0.0, 1.0, [comps[i].size[0] for i in shelf])):
-            _place_component(comps[i], (sx0, sy0, sx1, sy1), counts, weights, placements,
+            _place_component(comps[i], (sx0, sy0, sx1, sy1), shapes, weights, placements,
                              pulls, sides, cells)
     return [cells[g] for g in range(n)]
 
@@ -383,7 +387,7 @@ def _inside_parts(container: Rect, groups: list[int], natural) -> list[tuple[int
     """Inner objects on a grid within ``container``, each smaller than its cell."""
     x0, y0, x1, y1 = container
     pad = INSIDE_PAD * min(x1 - x0, y1 - y0)
-    cols, rows = _grid_shape(len(groups))
+    cols, rows = grid_shape(len(groups))
     cw, ch = (x1 - x0 - 2 * pad) / cols, (y1 - y0 - 2 * pad) / rows
     parts = []
     for k, g in enumerate(groups):
@@ -431,15 +435,40 @@ def _check_inputs(counts, relations, labels) -> None:
         raise InputError(f"layout labels must be {n} strings, one per group, got {labels!r}")
 
 
-def _attach(n: int, relations, counts: Sequence[int], notes: list[str]
+def _fronts(relations) -> dict[int, set[int]]:
+    """Per group: the groups it stands behind (stated by "behind" or "in_front_of")."""
+    fronts: dict[int, set[int]] = {}
+    for subj, kind, obj in relations:
+        if kind in ("behind", "in_front_of"):
+            back, front = (subj, obj) if kind == "behind" else (obj, subj)
+            fronts.setdefault(back, set()).add(front)
+    return fronts
+
+
+def _innermost(relations, sizes: Sequence[float]) -> dict[int, int]:
+    """Per group stated inside one or more containers: the smallest of them (tomato plants in
+    pots inside a greenhouse are in the pots)."""
+    best: dict[int, int] = {}
+    for subj, kind, obj in relations:
+        if kind == "inside" and subj != obj \
+                and (subj not in best or sizes[obj] < sizes[best[subj]]):
+            best[subj] = obj
+    return best
+
+
+def _attach(n: int, relations, counts: Sequence[int], sizes: Sequence[float], notes: list[str]
             ) -> tuple[dict[int, tuple[int, str]], list[tuple[int, str, int]]]:
     """Overlap relations -> {attached group: (host, "behind" | "front" | "inside")}; the rest
     (unknown kinds as FALLBACK_KIND, overlaps that cannot attach as "near") stay for tiling.
     The front group hosts the back one, except when more copies stand in front of fewer
-    ("two penguins in front of an igloo"): then every front copy is placed on the one host."""
+    ("two penguins in front of an igloo") or when the back group stands behind several
+    groups ("a piano behind a violinist and a cellist"): then the front copies are placed on
+    the back group, which hosts them all. A group inside several containers goes into the
+    smallest (``sizes``: each group's natural long side)."""
     attached: dict[int, tuple[int, str]] = {}
     hosts: set[int] = set()
     rest = []
+    fronts, innermost = _fronts(relations), _innermost(relations, sizes)
     for subj, kind, obj in relations:
         if kind not in RELATION_KINDS:
             notes.append(f"relation {subj} {kind!r} {obj}: unknown kind, laid out as "
@@ -449,10 +478,13 @@ def _attach(n: int, relations, counts: Sequence[int], notes: list[str]
             rest.append((subj, kind, obj))
             continue
         inner, host, how = (subj, obj, "inside" if kind == "inside" else "behind")
-        if kind == "in_front_of":
-            inner, host, how = (subj, obj, "front") if counts[subj] > counts[obj] \
-                else (obj, subj, "behind")
-        if inner == host or inner in attached or inner in hosts or host in attached:
+        if kind != "inside":
+            back, front = (subj, obj) if kind == "behind" else (obj, subj)
+            many_before_few = kind == "in_front_of" and counts[front] > counts[back]
+            inner, host, how = (front, back, "front") if many_before_few \
+                or len(fronts[back]) > 1 else (back, front, "behind")
+        outer = kind == "inside" and innermost.get(subj, obj) != obj  # a larger container
+        if outer or inner == host or inner in attached or inner in hosts or host in attached:
             notes.append(f"relation {subj} {kind} {obj} laid out as near: one group overlaps "
                          "at most one other, one level deep")
             rest.append((subj, "near", obj))
@@ -473,25 +505,25 @@ def _lone_side(size: float, cfg: GeometryConfig) -> float:
     return small_side + min(t, 1.0) * (cfg.max_side - small_side)
 
 
-def _group_scale(units: list[_Unit], rect: Rect, count: int,
+def _group_scale(units: list[_Unit], rect: Rect, shape: tuple[int, int],
                  cfg: GeometryConfig) -> tuple[float, float]:
     """(scale that fills one slot, scale of a lone object of this size), image units per
     abstract unit."""
     w, h = max(u.w for u in units), max(u.h for u in units)
-    cols, rows = _grid_shape(count)
+    cols, rows = shape
     slot_w = (rect[2] - rect[0]) / cols - 2 * cfg.margin
     slot_h = (rect[3] - rect[1]) / rows - 2 * cfg.margin
     fill = max(0.0, min(slot_w / w, slot_h / h, cfg.max_side / max(w, h)))
     return fill, _lone_side(max(w, h), cfg) / max(w, h)
 
 
-def _crowded_units(units: list[_Unit], rect: Rect, count: int,
+def _crowded_units(units: list[_Unit], rect: Rect, shape: tuple[int, int],
                    cfg: GeometryConfig) -> list[_Unit]:
     """Single boxes whose prior aspect would leave them unreadably thin in their slot take the
     slot's aspect (bounded by CROWDED_MAX_ASPECT) instead, keeping their size measure."""
     if any(len(u.parts) > 1 for u in units):
         return units
-    cols, rows = _grid_shape(count)
+    cols, rows = shape
     sw = (rect[2] - rect[0]) / cols - 2 * cfg.margin
     sh = (rect[3] - rect[1]) / rows - 2 * cfg.margin
     w, h = units[0].w, units[0].h
@@ -504,9 +536,10 @@ def _crowded_units(units: list[_Unit], rect: Rect, count: int,
     return [_Unit([(g, (0.0, 0.0, w, h)) for g, _ in u.parts], w, h) for u in units]
 
 
-def _slot_is_readable(units: list[_Unit], rect: Rect, count: int, cfg: GeometryConfig) -> bool:
+def _slot_is_readable(units: list[_Unit], rect: Rect, shape: tuple[int, int],
+                      cfg: GeometryConfig) -> bool:
     """Does a box of the units' shape fill a slot to a readable short side?"""
-    fill, _ = _group_scale(units, rect, count, cfg)
+    fill, _ = _group_scale(units, rect, shape, cfg)
     return fill * min(max(u.w for u in units), max(u.h for u in units)) >= MIN_READABLE_SIDE
 
 
@@ -528,12 +561,13 @@ def _keep_size_order(roots: list[int], units, size, scale, fill) -> None:
 
 
 def _place_group(units: list[_Unit], rect: Rect, pos: float, pull: float, scale: float,
-                 cfg: GeometryConfig, out: list[list[Box | None]]) -> None:
-    """A tight grid of slots at ``pull`` across ``rect``'s free width (0.5: centred) and at
-    ``pos`` down its free height."""
+                 shape: tuple[int, int], cfg: GeometryConfig,
+                 out: list[list[Box | None]]) -> None:
+    """A tight grid of slots (``shape``: cols, rows) at ``pull`` across ``rect``'s free
+    width (0.5: centred) and at ``pos`` down its free height."""
     m, count = cfg.margin, len(units)
     w, h = max(u.w for u in units) * scale, max(u.h for u in units) * scale
-    cols, rows = _grid_shape(count)
+    cols, rows = shape
     sw, sh = w + 2 * m, h + 2 * m
     bx0 = rect[0] + (rect[2] - rect[0] - cols * sw) * pull
     by0 = rect[1] + (rect[3] - rect[1] - rows * sh) * pos
@@ -548,6 +582,66 @@ def _place_group(units: list[_Unit], rect: Rect, pos: float, pull: float, scale:
             out[g].append(None if small else box)
 
 
+def _tiled_relations(rest, attached: dict[int, tuple[int, str]], notes: list[str]
+                     ) -> list[tuple[int, str, int, str]]:
+    """Plain relations between root groups (an attached group's act on its host), each with
+    its name for notes; a relation inside one overlapping unit is dropped with a note."""
+    tiled = []
+    for subj, kind, obj in rest:
+        a, b = (attached.get(g, (g, ""))[0] for g in (subj, obj))
+        if a == b and subj != obj:
+            notes.append(f"dropped relation {subj} {kind} {obj}: the two overlap already")
+            continue
+        tiled.append((a, kind, b, f"{subj} {kind} {obj}"))
+    return tiled
+
+
+def _root_units(roots: list[int], attached: dict[int, tuple[int, str]], counts: Sequence[int],
+                natural) -> dict[int, list[_Unit]]:
+    """Per root group, one unit per copy: the copy with the attached copies it hosts (copy j
+    of an attached group goes to its host's copy j mod the host's count)."""
+    slot_attached: dict[int, list[list[tuple[int, str]]]] = {g: [[] for _ in range(counts[g])]
+                                                              for g in roots}
+    for g, (host, kind) in attached.items():
+        for j in range(counts[g]):
+            slot_attached[host][j % counts[host]].append((g, kind))
+    return {g: [_unit(g, a, natural) for a in slot_attached[g]] for g in roots}
+
+
+def _lay_out(pieces: list[Piece], tiled, units: dict[int, list[_Unit]], priors, n: int,
+             cfg: GeometryConfig) -> tuple[list[list[Box | None]], list[str]]:
+    """Boxes per group (``n`` groups) when ``pieces`` are tiled under ``tiled`` (relations
+    between root groups), and the tiling's notes."""
+    notes: list[str] = []
+    punits = [[units[p.root][s] for s in p.slots] for p in pieces]
+    size = [max(max(u.w, u.h) for u in us) for us in punits]
+    shapes = [p.shape for p in pieces]
+    largest = max(range(len(pieces)), key=lambda i: size[i])
+    # a group split around its anchor in several rows centres its row: the anchor is level
+    # with the group's middle row, not with its bottom one
+    places = ["free" if p.split and p.shape[1] > 1 else priors[p.root].placement
+              for p in pieces]
+    relations = piece_relations(pieces, tiled)
+    weights = [max(CELL_MIN_WEIGHT, s / size[largest]) for s in size]
+    cells = _tile(shapes, relations, weights, places, notes)
+    if not all(_slot_is_readable(us, cell[0], shape, cfg)
+               for us, cell, shape in zip(punits, cells, shapes)):
+        # Crowded: narrower cells for small objects would leave no readable room; tile evenly.
+        cells = _tile(shapes, relations, [1.0] * len(pieces), places, [])
+    punits = [_crowded_units(us, cell[0], shape, cfg)
+              for us, cell, shape in zip(punits, cells, shapes)]
+    scales = [_group_scale(us, cell[0], shape, cfg)
+              for us, cell, shape in zip(punits, cells, shapes)]
+    frame_scale = min(scales[largest])  # the largest object fills its slot (or its lone size)
+    scale = [min(max(min(fill, lone, frame_scale), _readable_scale(us)), fill)
+             for (fill, lone), us in zip(scales, punits)]
+    _keep_size_order(list(range(len(pieces))), punits, size, scale, [f for f, _ in scales])
+    out: list[list[Box | None]] = [[] for _ in range(n)]
+    for us, (rect, pos, pull), s, shape in zip(punits, cells, scale, shapes):
+        _place_group(us, rect, pos, pull, s, shape, cfg, out)
+    return out, notes
+
+
 def layout_boxes(counts: Sequence[int], relations: Sequence[tuple[int, str, int]],
                  cfg: GeometryConfig = GeometryConfig(), *,
                  labels: Sequence[str] | None = None
@@ -558,6 +652,8 @@ def layout_boxes(counts: Sequence[int], relations: Sequence[tuple[int, str, int]
     (any other kind is laid out as "near", with a note). ``labels`` (one per group) give
     each box its class's size and aspect (``size_priors``); without them every object gets
     the neutral prior. Boxes are (x0, y0, x1, y1) in [0, 1], y down. Bad input: InputError.
+    A group next to / near an object that one side of it cannot hold within reach flanks it
+    on both sides (``group_pieces``).
     """
     _check_inputs(counts, relations, labels)
     n, notes = len(counts), []
@@ -565,42 +661,19 @@ def layout_boxes(counts: Sequence[int], relations: Sequence[tuple[int, str, int]
         return [], notes
     priors = [size_prior(x) for x in labels] if labels is not None else [NEUTRAL_PRIOR] * n
     natural = [_natural_size(p, cfg) for p in priors]
-    attached, rest = _attach(n, relations, counts, notes)
+    attached, rest = _attach(n, relations, counts, [max(w, h) for w, h in natural], notes)
     roots = [g for g in range(n) if g not in attached]
-    index = {g: i for i, g in enumerate(roots)}
-    tiled = []
-    for subj, kind, obj in rest:
-        a, b = (attached.get(g, (g, ""))[0] for g in (subj, obj))
-        if a == b and subj != obj:
-            notes.append(f"dropped relation {subj} {kind} {obj}: the two overlap already")
-            continue
-        tiled.append((index[a], kind, index[b], f"{subj} {kind} {obj}"))
-    slot_attached: dict[int, list[list[tuple[int, str]]]] = {g: [[] for _ in range(counts[g])]
-                                                              for g in roots}
-    for g, (host, kind) in attached.items():
-        for j in range(counts[g]):
-            slot_attached[host][j % counts[host]].append((g, kind))
-    units = {g: [_unit(g, a, natural) for a in slot_attached[g]] for g in roots}
-    size = {g: max(max(u.w, u.h) for u in units[g]) for g in roots}
-    largest = max(roots, key=lambda g: size[g])
-    root_counts, places = [counts[g] for g in roots], [priors[g].placement for g in roots]
-    weights = [max(CELL_MIN_WEIGHT, size[g] / size[largest]) for g in roots]
-    cells = _tile(root_counts, tiled, weights, places, notes)
-    if not all(_slot_is_readable(units[g], cells[index[g]][0], counts[g], cfg) for g in roots):
-        # Crowded: narrower cells for small objects would leave no readable room; tile evenly.
-        cells = _tile(root_counts, tiled, [1.0] * len(roots), places, [])
-    for g in roots:
-        units[g] = _crowded_units(units[g], cells[index[g]][0], counts[g], cfg)
-    scales = {g: _group_scale(units[g], cells[index[g]][0], counts[g], cfg) for g in roots}
-    frame_scale = min(scales[largest])  # the largest object fills its slot (or its lone size)
-
-    scale = {}
-    for g in roots:
-        fill, lone = scales[g]
-        scale[g] = min(max(min(fill, lone, frame_scale), _readable_scale(units[g])), fill)
-    _keep_size_order(roots, units, size, scale, {g: scales[g][0] for g in roots})
-    out: list[list[Box | None]] = [[] for _ in range(n)]
-    for g in roots:
-        rect, pos, pull = cells[index[g]]
-        _place_group(units[g], rect, pos, pull, scale[g], cfg, out)
-    return out, notes
+    tiled = _tiled_relations(rest, attached, notes)
+    units = _root_units(roots, attached, counts, natural)
+    pieces = whole_pieces(roots, counts)
+    boxes, tile_notes = _lay_out(pieces, tiled, units, priors, n, cfg)
+    far = out_of_reach(boxes, rest)
+    sided = {g for a, kind, b, _ in tiled if kind in ("left_of", "right_of") for g in (a, b)}
+    split = roots_to_split(far, [attached.get(g, (g, ""))[0] for g in range(n)], counts, sided)
+    if split:  # a group too wide for one side of its anchor: half on each side
+        flanked, flanked_notes = _lay_out(split_pieces(pieces, split), tiled, units, priors, n,
+                                          cfg)
+        if len(out_of_reach(flanked, rest)) < len(far):  # kept only where it helps
+            # each half repeats its group's relations, and so their notes
+            boxes, tile_notes = flanked, list(dict.fromkeys(flanked_notes))
+    return boxes, notes + tile_notes
