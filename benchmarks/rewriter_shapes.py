@@ -36,12 +36,13 @@ IMAGE_SEED = 0  # image seed of prompt i: IMAGE_SEED + i * SEED_STRIDE, as `t2i 
 N_REWRITES = (1, 3)
 
 
-def held_out_items(config) -> list[tuple[str, object]]:
-    """The loop's held-out prompts with their specs: (typed text, Caption)."""
+def held_out_items(config, n: int | None = None) -> list[tuple[str, object]]:
+    """The loop's held-out prompts with their specs: (typed text, Caption); ``n`` of them spread
+    over the set (None: the loop's own ``max_eval_prompts``)."""
     from t2i_training.data import load_prompts, spread_subset
     from t2i_training.judges.shapes_judge import parse_caption
 
-    prompts = spread_subset(load_prompts(config.eval_prompts), config.max_eval_prompts)
+    prompts = spread_subset(load_prompts(config.eval_prompts), n or config.max_eval_prompts)
     return [(p, parse_caption(p)) for p in prompts]
 
 
@@ -121,7 +122,7 @@ def cmd_accuracy(args) -> int:
     from t2i_training.run_dir import RunDir
 
     config = load_config(args.config)
-    items = held_out_items(config)
+    items = held_out_items(config, args.prompts)
     path = Path(args.out) / "accuracy.json"
     results = json.loads(path.read_text()) if path.is_file() else {}
     results.setdefault("meta", {"config": str(Path(args.config).resolve().relative_to(ROOT)),
@@ -148,6 +149,9 @@ def cmd_accuracy(args) -> int:
 
     contestant("identity", None)
     contestant("base", None)
+    if args.last_round_only:
+        contestant(f"round_{config.rounds}", run.adapter_after(config.rounds))
+        return 0
     for r in range(1, config.rounds + 1):
         while args.wait and not (run.round(r).path / "report.json").is_file():
             time.sleep(30)
@@ -183,6 +187,10 @@ def main(argv=None) -> int:
     a.add_argument("--config", default=str(CONFIG))
     a.add_argument("--out", default=str(OUT), help="results folder")
     a.add_argument("--wait", action="store_true", help="wait for rounds still training")
+    a.add_argument("--prompts", type=int, default=None,
+                   help="held-out prompts to score (default: the run's max_eval_prompts)")
+    a.add_argument("--last-round-only", action="store_true",
+                   help="identity, base and the run's last round only (no layout ablation)")
     a.set_defaults(run=cmd_accuracy)
     d = sub.add_parser("deploy")
     d.add_argument("--config", default=str(CONFIG))

@@ -35,16 +35,23 @@ def test_sentences_lists_a_finite_grammar():
     ('root = "a"', "is not 'name ::= ...'"),
     ('root ::= "a"\nroot ::= "b"', "defined twice"),
     ('start ::= "a"', "no rule 'root'"),
+    ('root ::= my_rule\nmy_rule ::= "a"', "cannot read"),  # llama.cpp names: no underscore
+    ('root ::= "a\\rb" | "a\\x41"', "escape .x is not supported"),
 ])
 def test_grammars_that_cannot_be_listed_say_why(grammar, message):
     with pytest.raises(GrammarError, match=message):
         sentences(grammar)
 
 
-def test_a_language_over_the_limit_is_refused():
+@pytest.mark.parametrize("root", ["d d d d", 'd d d | "y" d d d'])
+def test_a_language_over_the_limit_is_refused(root):
     digits = 'd ::= "0" | "1" | "2" | "3" | "4" | "5" | "6" | "7" | "8" | "9"'
-    with pytest.raises(GrammarError, match="more than 1000 sentences"):
-        sentences(f"root ::= d d d d\n{digits}", limit=1000)
+    with pytest.raises(GrammarError, match="more than 1500 sentences"):
+        sentences(f"root ::= {root}\n{digits}", limit=1500)
+
+
+def test_known_escapes_are_read():
+    assert sentences('root ::= "tab\\there" | "cr\\r" | "q\\"q"') == ["cr\r", 'q"q', "tab\there"]
 
 
 def test_caption_grammar_is_exactly_the_drafter_templates():
@@ -128,14 +135,26 @@ def test_token_trie_ends_only_where_a_sentence_ends(tiny_llama):
     from t2i_engines.pytorch.token_trie import TokenTrie
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_llama)
-    trie = TokenTrie(SMALL, tokenizer)
     eos = tokenizer.eos_token_id
+    trie = TokenTrie(SMALL, tokenizer, [eos])
     a_cat = tokenizer("a cat", add_special_tokens=False)["input_ids"]
     a_big = tokenizer("a big", add_special_tokens=False)["input_ids"]
     assert eos in trie.allowed(a_cat)  # "a cat" is a sentence; "a cat and ..." continues it
     assert len(trie.allowed(a_cat)) > 1
     assert eos not in trie.allowed(a_big)
     assert trie.allowed(a_cat + [eos]) == [eos]
+
+
+def test_token_trie_refuses_a_header_that_merges_with_the_reply(tiny_llama):
+    from transformers import AutoTokenizer
+
+    from t2i_engines.pytorch.token_trie import TokenTrie
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_llama)
+    trie = TokenTrie('root ::= "a cat"', tokenizer, [tokenizer.eos_token_id])
+    trie.check_boundary("user: hi\nassistant:\n")
+    with pytest.raises(GrammarError, match="tokenise differently"):
+        trie.check_boundary("user: hi\nassistant: ")  # the space joins the reply's " a"
 
 
 def test_bad_grammar_in_transformers_is_an_engine_settings_error(tiny_llama):
@@ -168,3 +187,5 @@ def test_llamacpp_replies_are_sentences_of_the_grammar(tiny_gguf):
         assert set(replies) <= language and len(set(replies)) > 2
         with pytest.raises(EngineSettingsError, match="could not parse the grammar"):
             engine.generate(MESSAGES, n=1, seed=0, grammar="root ::= (")
+        with pytest.raises(EngineSettingsError, match="the grammar is empty"):
+            engine.generate(MESSAGES, n=1, seed=0, grammar=" ")

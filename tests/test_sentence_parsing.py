@@ -363,6 +363,8 @@ def test_clauses_after_commas_and_fronted_relations(prompt, present, absent):
 @pytest.mark.parametrize("prompt,expected", [
     # after a count that takes only plurals, an -s word after a noun is the plural head
     ("a dozen bread rolls on a shelf", {"roll": 12, "shelf": 1}),
+    ("half a dozen sushi rolls on a tray", {"roll": 6, "tray": 1}),
+    ("a half dozen sushi rolls on a tray", {"roll": 6, "tray": 1}),
     ("three garden zorbs next to a vase", {"zorb": 3, "vase": 1}),
     ("two cat sits on a mat", {"cat": 2, "mat": 1}),  # a verb's -s form stays a verb
     ("some bread rolls off the table", {"bread": 2, "table": 1}),  # "some" takes mass nouns

@@ -4,9 +4,10 @@ llama.cpp decodes under a GBNF grammar natively. transformers has no grammar sam
 grammar whose language is finite (a caption template: "a photo of " + one of a few thousand
 object phrases) can be listed and decoded as a token trie (``pytorch/token_trie.py``), so both
 backends accept the same sentences. Supported: ``name ::= alternatives`` rules (one per line,
-``#`` comments), double-quoted literals with ``\\"``, ``\\\\``, ``\\n`` escapes, rule
-references, ``|``, parentheses and ``?``. Repetition (``*``, ``+``, recursion) and character
-classes make a language unbounded or too large to list: they raise :class:`GrammarError`.
+``#`` comments; names of letters, digits and ``-`` as llama.cpp reads them), double-quoted
+literals with the escapes ``\\"``, ``\\\\``, ``\\n``, ``\\r``, ``\\t``, rule references, ``|``,
+parentheses and ``?``. Repetition (``*``, ``+``, recursion), character classes and other
+escapes raise :class:`GrammarError`: a language this module cannot list exactly.
 """
 from __future__ import annotations
 
@@ -14,9 +15,9 @@ import re
 
 MAX_SENTENCES = 200_000  # a larger language is a sign of a wrong grammar, not a caption set
 
-_RULE = re.compile(r"^\s*([A-Za-z][A-Za-z0-9_-]*)\s*::=\s*(.*)$")
-_TOKEN = re.compile(r'\s*("(?:[^"\\]|\\.)*"|\[(?:[^\]\\]|\\.)*\]|[A-Za-z][A-Za-z0-9_-]*|[()|?*+.])')
-_ESCAPES = {"n": "\n", "t": "\t", '"': '"', "\\": "\\"}
+_RULE = re.compile(r"^\s*([A-Za-z][A-Za-z0-9-]*)\s*::=\s*(.*)$")
+_TOKEN = re.compile(r'\s*("(?:[^"\\]|\\.)*"|\[(?:[^\]\\]|\\.)*\]|[A-Za-z][A-Za-z0-9-]*|[()|?*+.])')
+_ESCAPES = {"n": "\n", "r": "\r", "t": "\t", '"': '"', "\\": "\\"}
 
 
 class GrammarError(ValueError):
@@ -40,6 +41,12 @@ def sentences(grammar: str, *, root: str = "root", limit: int = MAX_SENTENCES) -
         return memo[name]
 
     def expand(node, active) -> frozenset[str]:
+        out = _expand(node, active)
+        if len(out) > limit:
+            raise GrammarError(f"the grammar has more than {limit} sentences")
+        return out
+
+    def _expand(node, active) -> frozenset[str]:
         kind, value = node
         if kind == "literal":
             return frozenset((value,))
@@ -131,8 +138,7 @@ class _Parser:
         token = self.tokens[self.i]
         self.i += 1
         if token.startswith('"'):
-            node = ("literal", re.sub(r"\\(.)", lambda m: _ESCAPES.get(m.group(1), m.group(1)),
-                                      token[1:-1]))
+            node = ("literal", re.sub(r"\\(.)", self._escape, token[1:-1]))
         elif token == "(":
             node = self._choice()
             if self._peek() != ")":
@@ -149,6 +155,12 @@ class _Parser:
             self.i += 1
             node = ("optional", node)
         return node
+
+    def _escape(self, match) -> str:
+        if match.group(1) not in _ESCAPES:
+            known = " ".join("\\" + e for e in _ESCAPES)
+            self._fail(f"escape \\{match.group(1)} is not supported (known: {known})")
+        return _ESCAPES[match.group(1)]
 
     def _peek(self) -> str | None:
         return self.tokens[self.i] if self.i < len(self.tokens) else None

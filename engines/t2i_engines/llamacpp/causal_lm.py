@@ -194,7 +194,8 @@ class LlamaCppEngine:
         # with them the last bits of the logits, so the same seed could give another reply.
         self.llm.reset()
         self.llm.eval(prompt)
-        with SamplerChain(self._vocab, grammar or self.grammar, settings) as chain:
+        chosen = grammar if grammar is not None else self.grammar
+        with SamplerChain(self._vocab, chosen, settings) as chain:
             tokens, finished = self._decode(chain, min(max_new_tokens, budget))
         if grammar is None and self.grammar is not None and not finished and len(tokens) < budget:
             tokens += self._close_grammar(tokens, budget - len(tokens))
@@ -238,6 +239,8 @@ class LlamaCppEngine:
 
 def check_grammar(vocab, grammar: str) -> None:
     """Raise :class:`EngineSettingsError` unless llama.cpp can parse ``grammar`` (GBNF)."""
+    if not grammar.strip():  # llama.cpp takes an empty grammar as none at all
+        raise EngineSettingsError("the grammar is empty")
     try:
         SamplerChain(vocab, grammar, None).close()
     except ValueError as exc:

@@ -79,12 +79,12 @@ class CausalLMEngine:
                              f"top_p={top_p}, max_new_tokens={max_new_tokens}")
         if n == 0:
             return []
-        inputs = self._encode_chat(messages)
+        text, inputs = self._encode_chat(messages)
         greedy = temperature == 0
         sampling = ({"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
                     if greedy else {"do_sample": True, "temperature": temperature, "top_p": top_p})
         if grammar is not None:
-            sampling["prefix_allowed_tokens_fn"] = self._trie(grammar).prefix_fn(
+            sampling["prefix_allowed_tokens_fn"] = self._trie(grammar, text).prefix_fn(
                 inputs["input_ids"].shape[1])
         with torch.inference_mode(), _seeded_rng(seed, self.device):
             out = self.model.generate(
@@ -96,22 +96,30 @@ class CausalLMEngine:
         texts = [t.strip() for t in decoded]
         return texts * n if greedy else texts
 
-    def _trie(self, grammar: str) -> TokenTrie:
-        if grammar not in self._tries:
-            try:
-                self._tries[grammar] = TokenTrie(grammar, self.tokenizer)
-            except GrammarError as exc:
-                raise EngineSettingsError(f"cannot decode under this grammar: {exc}") from exc
+    def _trie(self, grammar: str, prompt_text: str) -> TokenTrie:
+        """The grammar's token trie (built once), checked against this prompt's ending."""
+        try:
+            if grammar not in self._tries:
+                self._tries[grammar] = TokenTrie(grammar, self.tokenizer, self._eos_ids())
+            self._tries[grammar].check_boundary(prompt_text)
+        except GrammarError as exc:
+            raise EngineSettingsError(f"cannot decode under this grammar: {exc}") from exc
         return self._tries[grammar]
 
-    def _encode_chat(self, messages: list[dict]) -> dict[str, torch.Tensor]:
-        """Render the chat template and tokenise it as-is (the template writes its own BOS)."""
+    def _eos_ids(self) -> list[int]:
+        """Ids that end generation: the generation config's, else the tokenizer's EOS."""
+        eos = getattr(self.model.generation_config, "eos_token_id", None)
+        if eos is None:
+            eos = self.tokenizer.eos_token_id
+        return [i for i in (eos if isinstance(eos, list) else [eos]) if i is not None]
+
+    def _encode_chat(self, messages: list[dict]) -> tuple[str, dict[str, torch.Tensor]]:
+        """The rendered chat and its tokens as-is (the template writes its own BOS)."""
         if not messages:
             raise EngineSettingsError("messages must not be empty")
         text = self._render_chat(messages)
         enc = self.tokenizer(text, add_special_tokens=False, return_tensors="pt")
-        return {k: enc[k].to(self.device) for k in ("input_ids", "attention_mask")}
-
+        return text, {k: enc[k].to(self.device) for k in ("input_ids", "attention_mask")}
 
     def _render_chat(self, messages: list[dict]) -> str:
         """The chat template applied to ``messages``. transformers renders it in a Jinja

@@ -252,7 +252,8 @@ class SentenceChunker:
         ch = self.chunk
         return ch.count is not None and ch.count >= 2 and w.endswith("s") and lx.is_plural(w) \
             and lx.singularize(w) not in gw.VERBS \
-            and any(c in _PLURAL_COUNTS or c.isdigit() for c in self.words[ch.start:ch.start + 2])
+            and any(c in _PLURAL_COUNTS or c.isdigit()  # "two", "a dozen", "half a dozen"
+                    for c in self.words[ch.start:ch.start + 3])
 
     def _shares_determiner(self, i: int) -> bool:
         """"their bucket and spade", "a cup and saucer": right after "and" / "or" that follows

@@ -18,8 +18,9 @@ def _choice(words) -> str:
 
 
 def caption_grammar() -> str:
-    """GBNF whose sentences are exactly the six templates' captions (plus two-object captions
-    that name one shape twice)."""
+    """GBNF whose sentences are the six templates' captions, plus the two-object ones that
+    name one shape or one colour twice ("a red star and a red circle", "a star left of a
+    star"), which the templates leave out."""
     return "\n".join((
         "# The shapes drafter's caption templates (GenEval's six), t2i_sdk.shapes.captions",
         'root ::= "a photo of " (one | colored | one " and " one | colored " and " colored'
