@@ -17,11 +17,13 @@ SHAPES_BUNDLE = REPO / "bundles" / "shapes"
 def test_one_short_round_on_the_real_model_learns_from_real_preferences(smollm2_dir, tmp_path):
     from safetensors.torch import load_file
 
+    from t2i_engines.finite_grammar import sentences
+    from t2i_sdk.shapes.caption_grammar import caption_grammar
     from t2i_training.config import config_from_dict, load_config
     from t2i_training.rounds import train
 
     torch.set_num_threads(1)
-    shipped = load_config(REPO / "training" / "examples" / "shapes_smollm2.yaml")
+    shipped = load_config(REPO / "training" / "examples" / "shapes_smollm2_v4.yaml")
     prompts = tmp_path / "prompts.jsonl"
     prompts.write_text("".join(json.dumps(p) + "\n" for p in (
         {"prompt": "draw 3 plus signs", "caption": "a photo of three crosses"},
@@ -40,6 +42,11 @@ def test_one_short_round_on_the_real_model_learns_from_real_preferences(smollm2_
     [report] = train(config)
 
     assert report["prompts"] == 4 and report["pairs"] >= 1  # ties no longer starve the loop
+    # The shipped chat decodes under the drafter's caption grammar: every sample is a caption.
+    captions = set(sentences(caption_grammar()))
+    sampled = [r["text"] for line in (tmp_path / "run" / "round_01" / "rewrites.jsonl").open()
+               for r in json.loads(line)["rewrites"]]
+    assert len(sampled) == 16 and set(sampled) <= captions
     assert report["pairs"] + sum(report["skipped"].values()) == 4
     votes = [json.loads(line) for line in (tmp_path / "run" / "round_01" / "votes.jsonl").open()]
     assert set(votes[0]["table"]["votes"]) == {"quality", "general_alignment",
