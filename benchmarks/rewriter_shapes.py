@@ -133,7 +133,8 @@ def cmd_accuracy(args) -> int:
     pipe.rewriters["llm"] = LLMRewriter(llm, config.rewrite)
     run = RunDir(ROOT / config.run_dir)
 
-    def contestant(name: str, adapter: Path | None, n_values=N_REWRITES, suffix="") -> None:
+    def contestant(name: str, adapter: Path | None, n_values=tuple(args.n_rewrites),
+                   suffix="") -> None:
         mode = "identity" if name == "identity" else "llm"
         if mode == "llm":
             llm.use(None if name == "base" else name, adapter)
@@ -189,6 +190,8 @@ def main(argv=None) -> int:
     a.add_argument("--wait", action="store_true", help="wait for rounds still training")
     a.add_argument("--prompts", type=int, default=None,
                    help="held-out prompts to score (default: the run's max_eval_prompts)")
+    a.add_argument("--n-rewrites", type=int, nargs="+", default=list(N_REWRITES),
+                   help="n_rewrites values to score (default: 1 3)")
     a.add_argument("--last-round-only", action="store_true",
                    help="identity, base and the run's last round only (no layout ablation)")
     a.set_defaults(run=cmd_accuracy)
