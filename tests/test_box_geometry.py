@@ -10,8 +10,7 @@ from t2i_sdk.errors import InputError
 from t2i_sdk.planning.box_geometry import (
     LAYOUT_MARGIN, MIN_READABLE_AREA, MIN_READABLE_SIDE, OVERLAP_KINDS, layout_boxes,
 )
-from t2i_sdk.planning.evaluation import NEAR_MAX_CENTRE_DISTANCE, box_relation_holds
-from t2i_sdk.planning.group_pieces import NEAR_REACH
+from t2i_sdk.planning.evaluation import box_relation_holds
 from t2i_sdk.planning.size_priors import NEUTRAL_PRIOR, size_prior, size_table
 
 EPS = 1e-9
@@ -203,10 +202,6 @@ def test_related_groups_are_pulled_together_not_merely_in_neighbouring_cells(kin
 BESIDE_PAIRS = [("shuttlecock", "racket"), ("flamingo", "pelican"), ("egg", "frying pan"),
                 ("horse", "tractor"), ("hen", "coop"), ("shoe", "door"), ("elephant", "cup"),
                 ("zorb", "bus")]
-
-
-def test_near_reach_is_the_evaluation_rule():
-    assert NEAR_REACH == NEAR_MAX_CENTRE_DISTANCE
 
 
 @pytest.mark.parametrize("kind", ["next_to", "near"])

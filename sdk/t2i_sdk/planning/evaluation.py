@@ -48,6 +48,9 @@ from typing import Iterable, Protocol, Sequence
 
 from t2i_sdk.errors import InputError
 from t2i_sdk.layout import Box, Layout
+# next_to / near: box centres less than this apart (image-relative units); the rule planner
+# lays groups out to meet it, so it is defined once, beside that geometry
+from t2i_sdk.planning.group_pieces import NEAR_REACH as NEAR_MAX_CENTRE_DISTANCE
 from t2i_sdk.planning.lexicon import mention_count, mention_words, singular_label
 from t2i_sdk.planning.parsed_prompt import RELATION_KINDS
 
@@ -59,7 +62,6 @@ STYLES = ("template", "descriptive", "chatty", "art")
 GENEVAL_POSITION_THRESHOLD = 0.1
 GENEVAL_DIRECTION_SHARE = 0.5
 NEAR_MAX_OVERLAP = 0.10  # of the smaller box's area
-NEAR_MAX_CENTRE_DISTANCE = 0.6  # image-relative units
 LABEL_MATCHES = ("exact", "head")  # how a box's label matches an expected label
 NONSENSE_MIN_AREA = 0.01
 NONSENSE_MIN_SIDE = 0.04

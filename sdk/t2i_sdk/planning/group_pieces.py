@@ -5,7 +5,7 @@ as a near-square grid. When that puts a copy's centre out of reach of every box 
 (``NEAR_REACH``: "ten hens near a coop" leaves the far column of hens across the frame), the
 group is split in two pieces with the same relations; "next to" alternates its sides, so the
 two halves flank the object: the group's grid cut between its columns, together no wider and
-no taller than before, so the boxes keep their size. ``box_geometry`` keeps the split layout
+no taller than before (each half is scaled to its own cell, so its boxes may differ a little). ``box_geometry`` keeps the split layout
 only when fewer next_to / near relations are then out of reach, and never splits a group
 that is left or right of something (its side is stated).
 """
@@ -18,7 +18,7 @@ from typing import Sequence
 from t2i_sdk.layout import Box
 
 # next_to / near hold when the box centres are less than this apart (the evaluation's rule,
-# ``evaluation.NEAR_MAX_CENTRE_DISTANCE``; boxes of tiled groups never overlap).
+# which imports it as ``evaluation.NEAR_MAX_CENTRE_DISTANCE``; tiled boxes never overlap).
 NEAR_REACH = 0.6
 BESIDE_KINDS = ("next_to", "near")
 
@@ -48,7 +48,7 @@ def split_pieces(pieces: Sequence[Piece], split: set[int]) -> list[Piece]:
     """Each piece of a root in ``split`` (with 2+ slots) becomes two: its grid cut between
     columns, each side holding its share of the slots (the first side the larger half of the
     columns), so the two pieces flanking the anchor are together no wider and no taller than
-    the whole grid, and their boxes keep their size."""
+    the whole grid."""
     out = []
     for p in pieces:
         if p.root not in split or len(p.slots) < 2:
