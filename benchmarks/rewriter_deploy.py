@@ -136,6 +136,7 @@ def round_rows(accuracy: dict, rounds: list[dict]) -> list[dict]:
     for rep in rounds:
         r = rep["round"]
         rows.append({"policy": f"DPO round {r}", "prompts": rep["prompts"], "pairs": rep["pairs"],
+                     "dpo_pairs": rep.get("dpo_pairs", rep["pairs"]),
                      "win_vs_prompt": rep["win_rate"]["vs_original"]["mean"],
                      "win_vs_previous": rep["win_rate"]["vs_previous"]["mean"],
                      "dpo_loss": [rep["dpo"].get("first_loss"), rep["dpo"].get("loss")],
@@ -157,12 +158,20 @@ def markdown_table(rows: list[dict]) -> str:
         loss = row.get("dpo_loss")
         lines.append("| " + " | ".join([
             row["policy"],
-            f"{row['pairs']} / {row['prompts']}" if "pairs" in row else "–",
+            _pairs_cell(row),
             f(row.get("win_vs_prompt"), 2), f(row.get("win_vs_previous"), 2),
             f"{f(loss[0])} → {f(loss[1])}" if loss else "–",
             f(row.get("acc_n1")), f(row.get("acc_n3")), f(row.get("tokens_p50")),
             f(row.get("cpu_min"), 1)]) + " |")
     return "\n".join(lines)
+
+
+def _pairs_cell(row: dict) -> str:
+    """"prompts with a pair / prompts", plus "(DPO pairs)" where a prompt gave several."""
+    if "pairs" not in row:
+        return "–"
+    extra = row.get("dpo_pairs", row["pairs"])
+    return f"{row['pairs']} / {row['prompts']}" + (f" ({extra})" if extra != row["pairs"] else "")
 
 
 def plot(rows: list[dict], out: Path) -> None:

@@ -10,6 +10,7 @@ from t2i_training.preferences import (
     VoteTable,
     cumulative_scores,
     ordered_pairs,
+    ranked_pairs,
     select_pair,
 )
 
@@ -126,3 +127,17 @@ def test_tie_break_is_checked():
         select_pair([1, -1], tie_break="longest")
     with pytest.raises(ValueError, match="one length per candidate"):
         select_pair([1, -1], tie_break="shorter")
+
+
+def test_ranked_pairs_start_with_the_paper_pair_and_cover_every_best_worst_combination():
+    scores = [3, 3, -2, -2, -2]
+    for seed in range(10):
+        ranked = ranked_pairs(scores, seed)
+        assert ranked[0] == select_pair(scores, seed)  # limit 1 trains exactly as before
+        assert sorted(ranked) == [(b, w) for b in (0, 1) for w in (2, 3, 4)]
+        assert ranked == ranked_pairs(scores, seed)  # deterministic
+    assert len({tuple(ranked_pairs(scores, s)[1:]) for s in range(10)}) > 1  # order is drawn
+    assert ranked_pairs([1, 1, 1]) == [] and ranked_pairs([4]) == []
+    # "shorter" narrows first: shortest of the tied best, longest of the tied worst
+    assert ranked_pairs(scores, 0, lengths=[5, 3, 9, 9, 4], tie_break="shorter") in (
+        [(1, 2), (1, 3)], [(1, 3), (1, 2)])

@@ -50,6 +50,7 @@ def test_defaults_follow_the_paper():
     assert (c.lora.r, c.lora.alpha, c.lora.dropout) == (64, 128, 0.05)
     assert {"q_proj", "v_proj", "down_proj"} <= set(c.lora.target_modules)
     assert (c.sampling.n_rewrites, c.sampling.temperature, c.rounds) == (5, 1.5, 6)
+    assert c.pairs_per_prompt == 1  # the paper: one (best, worst) pair per prompt
 
 
 def test_yaml_errors_name_the_bad_key(tmp_path):
@@ -62,6 +63,9 @@ def test_yaml_errors_name_the_bad_key(tmp_path):
         load_config(path)
     path.write_text("bundle: b\ntie_break: longest\n")
     with pytest.raises(InputError, match="tie_break"):
+        load_config(path)
+    path.write_text("bundle: b\npairs_per_prompt: 0\n")
+    with pytest.raises(InputError, match="pairs_per_prompt"):
         load_config(path)
     path.write_text("bundle: b\nquantization: int3\n")
     with pytest.raises(InputError, match="quantization"):
@@ -107,6 +111,28 @@ def test_one_round_end_to_end(tmp_path, tiny_bundle):
     from safetensors.torch import load_file
     weights = load_file(rd.adapter_dir / "adapter_model.safetensors")
     assert any(k.endswith("lora_B.weight") and v.abs().sum() > 0 for k, v in weights.items())
+
+
+def test_several_pairs_per_prompt_have_distinct_texts_and_feed_dpo():
+    from t2i_training.judges.protocol import Verdict
+    from t2i_training.rounds import _pair_record, dpo_pairs
+
+    texts = ["a red star", "a red star", "a blue star", "two stars", "a cat"]
+    rewrites = [{"raw": t, "text": t, "n_tokens": len(t.split())} for t in texts]
+    table = VoteTable(5)
+    for a, b in [(0, 2), (0, 3), (0, 4), (1, 2), (1, 3), (1, 4)]:  # 0 and 1 beat 2, 3 and 4
+        table.add("quality", a, b, Verdict(1))
+    one = _pair_record(0, "p", rewrites, table, ["quality"], seed=3)
+    assert "more" not in one and one["chosen_raw"] == "a red star"
+    many = _pair_record(0, "p", rewrites, table, ["quality"], seed=3, limit=10)
+    assert {k: many[k] for k in one} == one  # the paper's pair stays first
+    got = [(p["chosen_raw"], p["rejected_raw"]) for p in dpo_pairs([many])]
+    # best "a red star" (twice, same text) x worst three texts: three distinct pairs, not six
+    assert sorted(got) == [("a red star", w) for w in ("a blue star", "a cat", "two stars")]
+    assert all(p["prompt"] == "p" for p in dpo_pairs([many]))
+    two = _pair_record(0, "p", rewrites, table, ["quality"], seed=3, limit=2)
+    assert len(dpo_pairs([two])) == 2
+    assert dpo_pairs([{**two, "skipped": "tie"}]) == []
 
 
 # -- resume after a kill ---------------------------------------------------------------------

@@ -119,6 +119,9 @@ class RunConfig:
     # How a prompt's tied best (and tied worst) rewrites are narrowed to one pair:
     # "random" (a seeded draw) or "shorter" (shortest chosen, longest rejected, then the draw).
     tie_break: str = "random"
+    # Preference pairs DPO gets per prompt: 1 = the paper's (best, worst); more adds other
+    # best x worst combinations with different texts (see preferences.ranked_pairs).
+    pairs_per_prompt: int = 1
     lora: LoraSettings = field(default_factory=LoraSettings)
     dpo: DPOSettings = field(default_factory=DPOSettings)
     sampling: SamplingSettings = field(default_factory=SamplingSettings)
@@ -140,6 +143,7 @@ class RunConfig:
         _check(self.render_steps >= 1, "render_steps must be >= 1")
         _check(self.tie_break in TIE_BREAKS,
                f"tie_break must be one of {', '.join(TIE_BREAKS)}, got {self.tie_break!r}")
+        _check(self.pairs_per_prompt >= 1, "pairs_per_prompt must be >= 1")
         _check(self.sampling.n_rewrites >= 2, "sampling.n_rewrites must be >= 2 (pairs)")
         _check(self.sampling.temperature > 0, "sampling.temperature must be > 0")
         _check(self.sampling.max_new_tokens >= 1, "sampling.max_new_tokens must be >= 1")

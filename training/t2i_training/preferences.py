@@ -1,4 +1,4 @@
-"""Cumulative pairwise voting: n candidate rewrites of one prompt -> one (chosen, rejected) pair.
+"""Cumulative pairwise voting: n candidate rewrites of one prompt -> (chosen, rejected) pairs.
 
 arXiv 2510.12041 judges all n(n-1) ordered pairs on each reward dimension and picks the
 candidates with the highest and lowest cumulative score. Pure Python, no model involved.
@@ -70,12 +70,31 @@ def select_pair(scores: list[int], seed: int = 0, *, lengths: list[int] | None =
     if top == bottom:
         return None
     rng = random.Random(seed)
+    best, worst = _best_and_worst(scores, top, bottom, lengths, tie_break)
+    return rng.choice(best), rng.choice(worst)
+
+
+def ranked_pairs(scores: list[int], seed: int = 0, *, lengths: list[int] | None = None,
+                 tie_break: str = "random") -> list[Pair]:
+    """Every (best, worst) combination :func:`select_pair` could draw, its draw first and the
+    others in a seeded order; empty when all tie. Taking several per prompt gives DPO more
+    true preferences from the same judged samples (any tied best beats any tied worst)."""
+    first = select_pair(scores, seed, lengths=lengths, tie_break=tie_break)
+    if first is None:
+        return []
+    best, worst = _best_and_worst(scores, max(scores), min(scores), lengths, tie_break)
+    others = [(b, w) for b in best for w in worst if (b, w) != first]
+    random.Random(f"{seed}:more").shuffle(others)
+    return [first, *others]
+
+
+def _best_and_worst(scores, top, bottom, lengths, tie_break) -> tuple[list[int], list[int]]:
     best = [i for i, s in enumerate(scores) if s == top]
     worst = [i for i, s in enumerate(scores) if s == bottom]
     if tie_break == "shorter":
         best = [i for i in best if lengths[i] == min(lengths[k] for k in best)]
         worst = [i for i in worst if lengths[i] == max(lengths[k] for k in worst)]
-    return rng.choice(best), rng.choice(worst)
+    return best, worst
 
 
 @dataclass

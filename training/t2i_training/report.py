@@ -35,7 +35,8 @@ def round_report(index: int, dimensions: Iterable[str], *, rewrites: list[dict],
     return {
         "round": index,
         "prompts": len(rewrites),
-        "pairs": len(usable),
+        "pairs": len(usable),  # prompts that gave DPO at least one pair
+        "dpo_pairs": sum(1 + len(p.get("more", [])) for p in usable),
         "skipped": skipped,
         "unparsed_votes": sum(p.get("unparsed", 0) for p in pairs),
         "eval_prompts": len(evals),

@@ -30,7 +30,7 @@ from t2i_training.judges.http_judge import JudgeServerError
 from t2i_training.judges.protocol import PairwiseJudge, Sample
 from t2i_training.policy import (Policy, load_policy, read_adapter_metrics, sample_rewrites,
                                  save_adapter, use_adapter)
-from t2i_training.preferences import VoteTable, ordered_pairs, select_pair
+from t2i_training.preferences import VoteTable, ordered_pairs, ranked_pairs
 from t2i_training.run_dir import RoundDir, RunDir
 
 if TYPE_CHECKING:
@@ -243,7 +243,8 @@ def _judge_phase(env: RoundEnv, rd: RoundDir, prompts, rewrites: dict, renders: 
             table = VoteTable.from_dict(votes[i]["table"])
             pairs[i] = _pair_record(i, prompt, rewrites[i]["rewrites"], table, dims,
                                     seed=stable_seed(env.config.seed, "pair", rd.index, prompt),
-                                    tie_break=env.config.tie_break)
+                                    tie_break=env.config.tie_break,
+                                    limit=env.config.pairs_per_prompt)
             pairs_log.append(pairs[i])
         env.progress("judge", len(pairs), len(prompts))
     return pairs
@@ -261,25 +262,48 @@ def _judge_prompt(judge, prompt, rewrite_rec, render_rec, rd: RoundDir, dims) ->
 
 
 def _pair_record(i: int, prompt: str, rewrites: list[dict], table: VoteTable, dims, *,
-                 seed: int, tie_break: str = "random") -> dict:
+                 seed: int, tie_break: str = "random", limit: int = 1) -> dict:
+    """The prompt's first (chosen, rejected) pair in the record's own fields, and up to
+    ``limit - 1`` more with other texts under ``"more"`` (present only when ``limit > 1``)."""
     scores = table.scores(dims)
     record = {"index": i, "prompt": prompt, "scores": scores, "unparsed": table.unparsed}
-    choice = select_pair(scores, seed, lengths=[r["n_tokens"] for r in rewrites],
-                         tie_break=tie_break)
-    if choice is None:
+    choices = ranked_pairs(scores, seed, lengths=[r["n_tokens"] for r in rewrites],
+                           tie_break=tie_break)
+    if not choices:
         return {**record, "skipped": "tie"}
-    chosen, rejected = (rewrites[k] for k in choice)
-    if chosen["raw"] == rejected["raw"]:
+    texts = [(rewrites[c]["raw"], rewrites[r]["raw"]) for c, r in choices]
+    if texts[0][0] == texts[0][1]:
         return {**record, "skipped": "identical"}
-    return {**record, "skipped": None, "chosen": choice[0], "rejected": choice[1],
-            "chosen_raw": chosen["raw"], "rejected_raw": rejected["raw"],
-            "chosen_tokens": chosen["n_tokens"], "rejected_tokens": rejected["n_tokens"]}
+    kept = [0]  # the paper's pair first, then other best x worst pairs with new texts
+    for k in range(1, len(choices)):
+        new_texts = texts[k][0] != texts[k][1] and texts[k] not in {texts[j] for j in kept}
+        if len(kept) < limit and new_texts:
+            kept.append(k)
+    first, *more = (_pair_fields(rewrites, *choices[k]) for k in kept)
+    return {**record, "skipped": None, **first, **({"more": more} if limit > 1 else {})}
+
+
+def _pair_fields(rewrites: list[dict], chosen: int, rejected: int) -> dict:
+    return {"chosen": chosen, "rejected": rejected,
+            "chosen_raw": rewrites[chosen]["raw"], "rejected_raw": rewrites[rejected]["raw"],
+            "chosen_tokens": rewrites[chosen]["n_tokens"],
+            "rejected_tokens": rewrites[rejected]["n_tokens"]}
+
+
+def dpo_pairs(records) -> list[dict]:
+    """Every preference pair DPO trains on from a round's pair records (skipped ones give
+    none; a record's ``"more"`` pairs follow its first)."""
+    out = []
+    for p in records:
+        if p["skipped"] is None:
+            out += [{"prompt": p["prompt"], **pair} for pair in [p, *p.get("more", [])]]
+    return out
 
 
 def _dpo_phase(env: RoundEnv, rd: RoundDir, pairs: dict, holder: _LazyPolicy) -> dict:
     if rd.has_adapter():
         return read_adapter_metrics(rd.adapter_dir)
-    usable = [p for p in pairs.values() if p["skipped"] is None]
+    usable = dpo_pairs(pairs.values())
     policy = holder.get()
     if not usable:
         env.log(f"round {rd.index}: no preference pairs (all ties); the policy is unchanged")
