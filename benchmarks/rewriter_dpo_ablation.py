@@ -6,19 +6,21 @@ loss went 0.693 → 0.685, and the share of sampled captions naming every asked 
 stayed at 0.23–0.30 in every round. If too few steps is why, more steps on the same judged
 samples should raise the right-caption rate, on training prompts first.
 
-    OMP_NUM_THREADS=1 t2i-train dpo --config runs/ablate-pairs.yaml --no-export   # see below
-    OMP_NUM_THREADS=1 python benchmarks/rewriter_dpo_ablation.py train runs/ablate-pairs
-    OMP_NUM_THREADS=1 python benchmarks/rewriter_dpo_ablation.py score runs/ablate-pairs
-    python benchmarks/rewriter_dpo_ablation.py report runs/ablate-pairs
+    OMP_NUM_THREADS=1 t2i-train dpo --config training/examples/shapes_smollm2_v5.yaml \
+        --rounds 1 --no-export
+    OMP_NUM_THREADS=1 python benchmarks/rewriter_dpo_ablation.py train runs/dpo-smollm2-v5
+    OMP_NUM_THREADS=1 python benchmarks/rewriter_dpo_ablation.py score runs/dpo-smollm2-v5
+    python benchmarks/rewriter_dpo_ablation.py report
 
-``runs/ablate-pairs.yaml`` is ``training/examples/shapes_smollm2_v4.yaml`` with ``rounds: 1``
-and ``pairs_per_prompt: 4``: its samples, renders and votes are v4 round 1's (same seeds), and
-its own adapter is the "all pairs" policy. ``train`` adds, from the base model on that round's
-pairs, "paper pair, 1 epoch" (v4 round 1 as run) and "paper pair, 3 epochs". ``score``
-samples ``N_SAMPLES`` captions per prompt at the deployed temperature from every policy (and
-the base model) on the 96 held-out prompts and 64 training prompts the round did not use, and
-counts, without drawing anything: the exact caption the user asked for (the drafter draws
-those right 0.96 of the time), and a caption that names every asked shape and colour.
+v5 is v4 with ``pairs_per_prompt: 4``: its round 1 samples, renders and votes are v4 round 1's
+(same seeds), and its own round-1 adapter is the "all pairs" policy. ``train`` adds, from the
+base model on that round's pairs, "paper pair, 1 epoch" (v4 round 1 as run) and "paper pair,
+3 epochs". ``score`` samples ``N_SAMPLES`` captions per prompt at the deployed temperature
+from every policy (and the base model) on the 96 held-out prompts and 64 training prompts the
+round did not use, and counts, without drawing anything: the exact caption the user asked for
+(the drafter draws those right 0.96 of the time), and a caption that names every asked shape
+and colour. (The committed results were made on a run dir whose config differed from v5's
+only in ``rounds: 1`` and ``max_eval_prompts: 6``, which the units above do not read.)
 Results: ``benchmarks/results/rewriter/ablation/dpo_steps.json``; resumable per policy.
 """
 from __future__ import annotations
@@ -121,7 +123,7 @@ def cmd_score(run: Path, only: str | None = None) -> int:
     return 0
 
 
-def cmd_report(run: Path | None = None) -> int:
+def cmd_report() -> int:
     """The markdown table, each policy's exact-caption gain over the base model with a 95 %
     interval from a paired bootstrap over prompts (each prompt's N_SAMPLES captions stay
     together); also written next to the JSON as ``dpo_steps.md``."""
@@ -191,13 +193,15 @@ def _save(results: dict) -> None:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("command", choices=("train", "score", "report"))
-    p.add_argument("run", type=Path)
+    p.add_argument("run", type=Path, nargs="?", help="the run dir (train, score)")
     p.add_argument("--policy", help="score only this policy (to run two in parallel)")
     args = p.parse_args(argv)
+    if args.command == "report":
+        return cmd_report()
+    if args.run is None or not (args.run / "round_01" / "pairs.jsonl").is_file():
+        p.error(f"{args.command} needs a run dir whose round 1 is judged, got {args.run}")
     if args.command == "train":
         return cmd_train(args.run)
-    if args.command == "report":
-        return cmd_report(args.run)
     return cmd_score(args.run, args.policy)
 
 
