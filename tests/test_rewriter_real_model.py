@@ -23,7 +23,7 @@ def test_one_short_round_on_the_real_model_learns_from_real_preferences(smollm2_
     from t2i_training.rounds import train
 
     torch.set_num_threads(1)
-    shipped = load_config(REPO / "training" / "examples" / "shapes_smollm2_v4.yaml")
+    shipped = load_config(REPO / "training" / "examples" / "shapes_smollm2_v5.yaml")
     prompts = tmp_path / "prompts.jsonl"
     prompts.write_text("".join(json.dumps(p) + "\n" for p in (
         {"prompt": "draw 3 plus signs", "caption": "a photo of three crosses"},
@@ -32,7 +32,7 @@ def test_one_short_round_on_the_real_model_learns_from_real_preferences(smollm2_
         {"prompt": "i want a picture of a pyramid along with a hex",
          "caption": "a photo of a triangle and a hexagon"})))
     config = config_from_dict({
-        **{k: v for k, v in shipped.to_dict().items() if k in ("dimensions", "rewrite", "lora")},
+        **{k: v for k, v in shipped.to_dict().items() if k in ("dimensions", "rewrite", "lora", "pairs_per_prompt")},
         "bundle": str(SHAPES_BUNDLE), "base_model": str(smollm2_dir), "run_dir": str(tmp_path / "run"),
         "prompts": str(prompts), "eval_prompts": str(prompts), "max_eval_prompts": 1, "rounds": 1,
         "render_steps": 4, "quantization": "none", "judge": {"kind": "shapes"},
@@ -48,6 +48,14 @@ def test_one_short_round_on_the_real_model_learns_from_real_preferences(smollm2_
                for r in json.loads(line)["rewrites"]]
     assert len(sampled) == 16 and set(sampled) <= captions
     assert report["pairs"] + sum(report["skipped"].values()) == 4
+    # several best x worst pairs per prompt (v5), never the same two texts twice
+    records = [json.loads(line) for line in (tmp_path / "run" / "round_01" / "pairs.jsonl").open()]
+    trained = []
+    for rec in (r for r in records if r["skipped"] is None):
+        both = [(x["chosen_raw"], x["rejected_raw"]) for x in [rec, *rec.get("more", [])]]
+        assert len(both) <= 4 and len(set(both)) == len(both) and all(c != r for c, r in both)
+        trained += both
+    assert report["dpo_pairs"] == report["dpo"]["pairs"] == len(trained) >= report["pairs"]
     votes = [json.loads(line) for line in (tmp_path / "run" / "round_01" / "votes.jsonl").open()]
     assert set(votes[0]["table"]["votes"]) == {"quality", "general_alignment",
                                                "physical_alignment", "aesthetics"}

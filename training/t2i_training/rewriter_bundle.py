@@ -1,6 +1,6 @@
 """Rebuild the shipped rewriter bundle from the pinned base model + the committed LoRA adapter.
 
-    python -m t2i_training.rewriter_bundle --out models/shapes-rewriter [--type q4_k]
+    python -m t2i_training.rewriter_bundle --out models/shapes-rewriter [--type q8_0]
 
 The committed ``bundles/rewriter-smollm2/`` holds only what training produced (the LoRA
 adapter, a few MB, and ``rewrite.json``: the chat and sampling it was trained with). This
@@ -25,7 +25,7 @@ REWRITE_OPTIONS = "rewrite.json"
 
 
 def build_rewriter_bundle(out: Path, *, base_model: Path, package: Path = ADAPTER_PACKAGE,
-                          source_bundle: Path = SOURCE_BUNDLE, gguf_type: str = "q4_k") -> Path:
+                          source_bundle: Path = SOURCE_BUNDLE, gguf_type: str = "q8_0") -> Path:
     """Write ``out``: ``source_bundle`` with the merged, GGUF-compiled rewriter."""
     from t2i_export.bundle_export import export_bundle
     from t2i_training.finalize import bundle_with_rewriter
@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", required=True, help="bundle folder to write")
     p.add_argument("--base-model", default=str(ROOT / DEFAULT_OUT))
     p.add_argument("--package", default=str(ADAPTER_PACKAGE), help="adapter/ + rewrite.json")
-    p.add_argument("--type", default="q4_k", help="GGUF type of the rewriter (q4_k, q8_0, f16)")
+    p.add_argument("--type", default="q8_0", help="GGUF type of the rewriter (q8_0, q4_k, f16)")
     args = p.parse_args(argv)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
