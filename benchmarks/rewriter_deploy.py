@@ -131,8 +131,14 @@ def round_rows(accuracy: dict, rounds: list[dict]) -> list[dict]:
         entry = accuracy.get(f"{name}@n{n}")
         return None if entry is None else entry["overall"]
 
-    rows = [{"policy": "identity (user's prompt)", "acc_n1": acc("identity", 1)},
-            {"policy": "base SmolLM2 (round 0)", "acc_n1": acc("base", 1), "acc_n3": acc("base", 3)}]
+    def strict(name):
+        entry = accuracy.get(f"{name}@n1")
+        return None if entry is None else strict_accuracy(entry["records"])
+
+    rows = [{"policy": "identity (user's prompt)", "acc_n1": acc("identity", 1),
+             "strict_n1": strict("identity")},
+            {"policy": "base SmolLM2 (round 0)", "acc_n1": acc("base", 1), "acc_n3": acc("base", 3),
+             "strict_n1": strict("base")}]
     for rep in rounds:
         r = rep["round"]
         rows.append({"policy": f"DPO round {r}", "prompts": rep["prompts"], "pairs": rep["pairs"],
@@ -143,8 +149,36 @@ def round_rows(accuracy: dict, rounds: list[dict]) -> list[dict]:
                      "reward_accuracy": rep["dpo"].get("reward_accuracy"),
                      "tokens_p50": rep["prompt_tokens"]["eval"].get("p50"),
                      "cpu_min": round(sum(rep["timings_s"].values()) / 60, 1),
-                     "acc_n1": acc(f"round_{r}", 1), "acc_n3": acc(f"round_{r}", 3)})
+                     "acc_n1": acc(f"round_{r}", 1), "acc_n3": acc(f"round_{r}", 3),
+                     "strict_n1": strict(f"round_{r}")})
     return rows
+
+
+def strict_accuracy(records: list[dict]) -> float:
+    """Share of prompts judged correct (GenEval rules) whose one rewrite names no shape the user
+    did not ask for. GenEval ignores extra objects, so a rewriter can hedge ("a rhombus" ->
+    "a diamond and a square" is correct); this counts such answers as wrong. A prompt drawn
+    as typed (no rewrite) adds nothing it did not ask for."""
+    import re
+
+    from t2i_sdk.shapes.captions import make_plural
+    from t2i_sdk.shapes.world import SHAPES
+    from t2i_training.judges.shapes_judge import parse_caption
+
+    def shapes_named(text: str) -> set[str]:
+        return {s for s in SHAPES
+                if re.search(rf"\b({s}|{make_plural(s)})\b", text.lower())}
+
+    right = 0
+    for r in records:
+        asked = {q.cls for q in parse_caption(r["prompt"]).include}
+        rewrites = r.get("rewrites") or [None]
+        if len(rewrites) > 1:
+            raise ValueError("strict accuracy reads n_rewrites = 1 records (which rewrite made "
+                             "the kept image is not recorded)")
+        rewrite = rewrites[0]
+        right += r["correct"] and (not rewrite or shapes_named(rewrite) <= asked)
+    return right / len(records)
 
 
 def markdown_table(rows: list[dict]) -> str:
@@ -152,8 +186,8 @@ def markdown_table(rows: list[dict]) -> str:
         return "–" if v is None else (f"{v:.{digits}f}" if isinstance(v, float) else str(v))
 
     lines = ["| policy | pairs / prompts | win rate vs user's prompt | vs previous round | "
-             "DPO loss first → last | accuracy n=1 | accuracy n=3 | rewrite tokens (p50) | "
-             "round CPU min |", "|---|---|---|---|---|---|---|---|---|"]
+             "DPO loss first → last | accuracy n=1 | accuracy n=3 | strict n=1 | "
+             "rewrite tokens (p50) | round CPU min |", "|---|---|---|---|---|---|---|---|---|---|"]
     for row in rows:
         loss = row.get("dpo_loss")
         lines.append("| " + " | ".join([
@@ -161,7 +195,8 @@ def markdown_table(rows: list[dict]) -> str:
             _pairs_cell(row),
             f(row.get("win_vs_prompt"), 2), f(row.get("win_vs_previous"), 2),
             f"{f(loss[0])} → {f(loss[1])}" if loss else "–",
-            f(row.get("acc_n1")), f(row.get("acc_n3")), f(row.get("tokens_p50")),
+            f(row.get("acc_n1")), f(row.get("acc_n3")), f(row.get("strict_n1")),
+            f(row.get("tokens_p50")),
             f(row.get("cpu_min"), 1)]) + " |")
     return "\n".join(lines)
 
