@@ -146,3 +146,27 @@ def test_judge_votes_per_dimension_not_one_score_for_all():
     judge = ShapesJudge()
     assert judge.compare(prompt, clean, scribbled, "quality").vote == 1
     assert judge.compare(prompt, clean, scribbled, "physical_alignment").vote == 0
+
+
+def test_unrequested_shapes_count_against_objects_present_when_asked():
+    from t2i_training.judges.shapes_dimensions import dimension_scores
+
+    diamond = parse_caption("a photo of a diamond")
+    hedged = reference_image("a photo of a diamond and a square")
+    exact = reference_image("a photo of a diamond")
+    # GenEval ignores the square nobody asked for: hedging is "correct"
+    assert score_image(diamond, hedged) == 1.0
+    assert dimension_scores(diamond, hedged)["general_alignment"] == 1.0
+    # penalised: Jaccard of the kinds asked for {diamond} and drawn {diamond, square}
+    assert dimension_scores(diamond, hedged, penalize_unrequested=True)["general_alignment"] == 0.5
+    assert dimension_scores(diamond, exact, penalize_unrequested=True)["general_alignment"] == 1.0
+    vote = lambda judge: judge.compare("a photo of a diamond", Sample("a", exact),
+                                       Sample("b", hedged), "general_alignment").vote
+    assert vote(ShapesJudge()) == 0 and vote(ShapesJudge(penalize_unrequested=True)) == 1
+    config = config_from_dict({"bundle": "b", "judge": {
+        "kind": "shapes", "options": {"penalize_unrequested": True}}})
+    assert rounds.build_judge(config.judge).penalize_unrequested
+    typo = config_from_dict({"bundle": "b", "judge": {
+        "kind": "shapes", "options": {"penalise_unrequested": True}}})
+    with pytest.raises(InputError, match="penalise_unrequested"):
+        rounds.build_judge(typo.judge)

@@ -93,7 +93,10 @@ def build_judge(spec: JudgeSpec, specs: dict[str, str] | None = None) -> Pairwis
         return programmatic.ProgrammaticJudge(prefer, **spec.options)
     if spec.kind == "shapes":
         from t2i_training.judges.shapes_judge import ShapesJudge
-        return ShapesJudge(**{"specs": specs, **spec.options})
+        try:
+            return ShapesJudge(**{"specs": specs, **spec.options})
+        except TypeError as e:  # a missing or misspelled option
+            raise InputError(f"judge.options: {e}") from None
     if spec.kind == "vlm":
         from t2i_training.judges.vlm import VLMJudge
         return VLMJudge(**spec.options)

@@ -4,7 +4,8 @@ arXiv 2510.12041 asks a VLM judge about quality, general alignment, physical ali
 aesthetics. Here the model-free shapes detector answers each one against the USER's spec:
 
     quality             image sanity: the colored blobs drawn are well-formed shapes
-    general_alignment   objects present: each requested kind of shape appears at all
+    general_alignment   objects present: each requested kind of shape appears at all (with
+                        ``penalize_unrequested``: and no other kind does, see below)
     physical_alignment  counts, colours and positions right (GenEval; partial credit)
     aesthetics          shape clarity: how cleanly the requested shapes are drawn
 
@@ -25,16 +26,24 @@ CLARITY_STEP = 0.1  # template-IoU differences below this are not visible: they 
 PARTIAL_WEIGHT = 0.5  # an incorrect image scores at most this, so correct always wins
 
 
-def dimension_scores(caption: cap.Caption, image) -> dict[str, float]:
-    """``{dimension: score in [0, 1]}`` of ``image`` for the spec ``caption``."""
+def dimension_scores(caption: cap.Caption, image, *,
+                     penalize_unrequested: bool = False) -> dict[str, float]:
+    """``{dimension: score in [0, 1]}`` of ``image`` for the spec ``caption``.
+
+    GenEval's rules ignore objects nobody asked for, so a rewriter can hedge ("a rhombus" ->
+    "a diamond and a square" is correct). ``penalize_unrequested`` makes objects-present the
+    Jaccard index of the shape kinds asked for and the kinds drawn: each unrequested kind
+    counts like a missing one."""
     detections = detect(image, DETECTOR)
     asked = {req.cls for req in caption.include}
     components = detect(image, ALL_COMPONENTS)
     wanted = [d.score for d in detections if d.shape in asked]
+    drawn = {d.shape for d in detections}
+    present = (len(asked & drawn) / len(asked | drawn) if penalize_unrequested
+               else fmean(any(d.shape == req.cls for d in detections) for req in caption.include))
     return {
         "quality": fmean(d.score >= DETECTOR.min_score for d in components) if components else 0.0,
-        "general_alignment": fmean(any(d.shape == req.cls for d in detections)
-                                   for req in caption.include),
+        "general_alignment": present,
         "physical_alignment": alignment_score(caption, detections, image.size),
         "aesthetics": round(fmean(wanted) / CLARITY_STEP) * CLARITY_STEP if wanted else 0.0,
     }

@@ -86,33 +86,42 @@ def score_image(caption: cap.Caption, image) -> float:
 
 
 @lru_cache(maxsize=512)
-def _cached_scores(caption: cap.Caption, mode: str, size: tuple[int, int], pixels: bytes) -> dict:
+def _cached_scores(caption: cap.Caption, mode: str, size: tuple[int, int], pixels: bytes,
+                   penalize_unrequested: bool) -> dict:
     from PIL import Image
 
-    return dimension_scores(caption, Image.frombytes(mode, size, pixels))
+    return dimension_scores(caption, Image.frombytes(mode, size, pixels),
+                            penalize_unrequested=penalize_unrequested)
 
 
-def image_scores(prompt: str, image, specs: dict[str, str] | None = None) -> dict[str, float]:
+def image_scores(prompt: str, image, specs: dict[str, str] | None = None, *,
+                 penalize_unrequested: bool = False) -> dict[str, float]:
     """Every dimension's score of ``image`` for the user's ``prompt`` (see ``parse_caption``
-    for ``specs``). Cached by pixels: each image is compared 2(n−1) times per dimension, and
-    detection would otherwise dominate the judge phase."""
+    for ``specs``, ``dimension_scores`` for ``penalize_unrequested``). Cached by pixels: each
+    image is compared 2(n−1) times per dimension, and detection would otherwise dominate the
+    judge phase."""
     caption = parse_caption(prompt, specs)
-    return _cached_scores(caption, image.mode, image.size, image.tobytes())
+    return _cached_scores(caption, image.mode, image.size, image.tobytes(), penalize_unrequested)
 
 
 class ShapesJudge(ProgrammaticJudge):
     """Votes on each of the paper's four dimensions by the detector's exact answer to it
     (``shapes_dimensions``): image sanity, objects present, counts/colours/positions, shape
     clarity, all against the user's spec. ``specs`` maps typed prompts to their canonical
-    captions (a jsonl prompt file's ``"caption"`` fields)."""
+    captions (a jsonl prompt file's ``"caption"`` fields). ``penalize_unrequested`` (run
+    config: ``judge: {kind: shapes, options: {penalize_unrequested: true}}``): shapes nobody
+    asked for count against objects-present (see ``shapes_dimensions``)."""
 
-    def __init__(self, *, specs: dict[str, str] | None = None, eps: float = 1e-9):
+    def __init__(self, *, specs: dict[str, str] | None = None, eps: float = 1e-9,
+                 penalize_unrequested: bool = False):
         self.specs = dict(specs or {})
+        self.penalize_unrequested = bool(penalize_unrequested)
         super().__init__({dim: self._scorer(dim) for dim in REWARD_DIMENSIONS}, eps=eps)
 
     def _scorer(self, dimension: str):
         def prefer(prompt: str, sample: Sample) -> float:  # the rewrite text is ignored
-            return image_scores(prompt, sample.image, self.specs)[dimension]
+            return image_scores(prompt, sample.image, self.specs,
+                                penalize_unrequested=self.penalize_unrequested)[dimension]
         return prefer
 
 
