@@ -159,15 +159,7 @@ def strict_accuracy(records: list[dict]) -> float:
     did not ask for. GenEval ignores extra objects, so a rewriter can hedge ("a rhombus" ->
     "a diamond and a square" is correct); this counts such answers as wrong. A prompt drawn
     as typed (no rewrite) adds nothing it did not ask for."""
-    import re
-
-    from t2i_sdk.shapes.captions import make_plural
-    from t2i_sdk.shapes.world import SHAPES
     from t2i_training.judges.shapes_judge import parse_caption
-
-    def shapes_named(text: str) -> set[str]:
-        return {s for s in SHAPES
-                if re.search(rf"\b({s}|{make_plural(s)})\b", text.lower())}
 
     right = 0
     for r in records:
@@ -179,6 +171,16 @@ def strict_accuracy(records: list[dict]) -> float:
         rewrite = rewrites[0]
         right += r["correct"] and (not rewrite or shapes_named(rewrite) <= asked)
     return right / len(records)
+
+
+def shapes_named(text: str) -> set[str]:
+    """The shapes-world shape kinds ``text`` names (singular or plural)."""
+    import re
+
+    from t2i_sdk.shapes.captions import make_plural
+    from t2i_sdk.shapes.world import SHAPES
+
+    return {s for s in SHAPES if re.search(rf"\b({s}|{make_plural(s)})\b", text.lower())}
 
 
 def markdown_table(rows: list[dict]) -> str:

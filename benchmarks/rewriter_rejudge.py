@@ -13,12 +13,11 @@ for. Nothing is trained: this shows what the loop would be taught, not what it w
 from __future__ import annotations
 
 import json
-import re
 import sys
 
+from rewriter_deploy import shapes_named
 from rewriter_dpo_ablation import _same_request
 
-from t2i_sdk.shapes.world import SHAPES
 from t2i_training.config import load_config
 from t2i_training.data import prompt_specs, stable_seed
 from t2i_training.judges.shapes_judge import ShapesJudge, parse_caption
@@ -27,8 +26,7 @@ from t2i_training.run_dir import RunDir
 
 
 def names_unrequested(text: str, want) -> bool:
-    asked = {q.cls for q in want.include}
-    return any(re.search(rf"\b{s}", text.lower()) for s in SHAPES if s not in asked)
+    return not shapes_named(text) <= {q.cls for q in want.include}
 
 
 def main(config_path: str) -> int:
