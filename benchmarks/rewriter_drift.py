@@ -7,6 +7,7 @@ prompts (one rewrite each, the deployed sampling): how often a rewrite adds a sh
 relation word the user neither typed nor asked for by a synonym (an invented object or
 relation), how often it keeps the request's chatter ("could you", "please", "thanks"), how often it still names a shape or colour
 by a synonym the drafter cannot read ("rhombus", "plus symbol"), and the mean length in words.
+Then, per round, where the judge's win rate against the user's prompt comes from.
 """
 from __future__ import annotations
 
@@ -67,7 +68,20 @@ def main(run: str) -> int:
              for i, log in enumerate(logs, start=1)]
     for name, records in rows:
         print(name + ": " + ", ".join(f"{k} {v}" for k, v in stats(records).items()))
+    for i, log in enumerate(logs, start=1):
+        print(f"round {i} vs the user's prompt: " + vote_tally(log))
     return 0
+
+
+def vote_tally(log: list[dict]) -> str:
+    """Where the judge's win rate comes from: prompts the rewrite's image won, lost or tied
+    (votes summed over dimensions and both orders), and per dimension the prompts it tied."""
+    sums = [sum(sum(v) for v in e["votes"]["vs_original"].values()) for e in log]
+    dims = log[0]["votes"]["vs_original"]
+    ties = {d: sum(not any(e["votes"]["vs_original"][d]) for e in log) for d in dims}
+    return (f"won {sum(x > 0 for x in sums)}, lost {sum(x < 0 for x in sums)}, tied "
+            f"{sum(x == 0 for x in sums)} of {len(log)}; ties per dimension "
+            + ", ".join(f"{d} {n}" for d, n in ties.items()))
 
 
 if __name__ == "__main__":
