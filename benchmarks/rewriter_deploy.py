@@ -105,6 +105,9 @@ def cmd_report(args) -> int:
     _save(out / "rewriter.json", summary)
     (out / "table.md").write_text(markdown_table(rows) + "\n")
     print(markdown_table(rows))
+    checks = "\n".join(answer_checks(accuracy)) + "\n"
+    (out / "checks.txt").write_text(checks)
+    print(checks, end="")
     plot(rows, out / "rewriter_rounds.png")
     return 0
 
@@ -171,6 +174,33 @@ def strict_accuracy(records: list[dict]) -> float:
         rewrite = rewrites[0]
         right += r["correct"] and (not rewrite or shapes_named(rewrite) <= asked)
     return right / len(records)
+
+
+def answer_checks(accuracy: dict) -> list[str]:
+    """What the accuracy figures are made of: per n = 1 contestant, how many correct images
+    came from a caption asking for exactly what the user asked (the rest hedge or get lucky);
+    per n = 3 contestant, the prompts it lost and won against n = 1, and in how many lost
+    ones n = 1's right caption was among the three (the same image: the ranker chose another)."""
+    from rewriter_dpo_ablation import asks_exactly
+    from t2i_training.judges.shapes_judge import parse_caption
+
+    lines = []
+    for key, entry in accuracy.items():
+        if not key.endswith("@n1") or key.startswith("identity"):
+            continue
+        correct = [r for r in entry["records"] if r["correct"]]
+        exact = sum(asks_exactly(r["rewrites"][0], parse_caption(r["prompt"])) for r in correct)
+        lines.append(f"{key}: correct {len(correct)} of {len(entry['records'])}, "
+                     f"{exact} of them from the exact caption")
+        three = accuracy.get(key[:-1] + "3")
+        if three is not None:
+            one = {r["prompt"]: r for r in entry["records"]}
+            lost = [r for r in three["records"] if one[r["prompt"]]["correct"] and not r["correct"]]
+            won = sum(r["correct"] and not one[r["prompt"]]["correct"] for r in three["records"])
+            held = sum(one[r["prompt"]]["rewrites"][0] in r["rewrites"] for r in lost)
+            lines.append(f"{key[:-1]}3 vs n1: lost {len(lost)}, won {won}; in {held} of the "
+                         f"lost, n1's right caption was among the three")
+    return lines
 
 
 def shapes_named(text: str) -> set[str]:

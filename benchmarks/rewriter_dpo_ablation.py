@@ -110,7 +110,7 @@ def cmd_score(run: Path, only: str | None = None) -> int:
                     temperature=config.rewrite.temperature, top_p=config.rewrite.top_p,
                     max_new_tokens=config.rewrite.max_new_tokens, rewrite=config.rewrite)]
                 captions[prompt] = texts
-                exact += sum(_same_request(t, want) for t in texts)
+                exact += sum(asks_exactly(t, want) for t in texts)
                 names += sum(_names_all(t, want) for t in texts)
                 total += len(texts)
             row[label] = {"captions": total, "exact": round(exact / total, 3),
@@ -132,7 +132,7 @@ def cmd_report() -> int:
     results = json.loads(OUT.read_text())
     labels = [k for k in results["base SmolLM2"] if isinstance(results["base SmolLM2"][k], dict)
               and "samples" in results["base SmolLM2"][k]]
-    exact = {name: {label: {p: sum(_same_request(t, parse_caption(p)) for t in texts) / len(texts)
+    exact = {name: {label: {p: sum(asks_exactly(t, parse_caption(p)) for t in texts) / len(texts)
                             for p, texts in row[label]["samples"].items()} for label in labels}
              for name, row in results.items()}
     lines = ["| policy | DPO pairs | optimiser steps | "
@@ -163,7 +163,7 @@ def _paired_gain(policy: dict, base: dict, *, draws: int = 2000) -> tuple[float,
     return sum(diffs) / len(diffs), means[int(0.025 * draws)], means[int(0.975 * draws) - 1]
 
 
-def _same_request(text: str, want) -> bool:
+def asks_exactly(text: str, want) -> bool:
     """``text`` is a caption asking for exactly what ``want`` asks (two objects in any order)."""
     from t2i_training.judges.shapes_judge import parse_caption
     try:

@@ -32,7 +32,9 @@ for r in range(1, 5):
     allr = [x["raw"] for d in rew for x in d["rewrites"]]
     kw = lambda xs, ps: sum(words_ok(x, caps[p["prompt"]]) for x, p in zip(xs, ps)) / max(1, len(xs))
     samp_kw = sum(words_ok(x["raw"], caps[d["prompt"]]) for d in rew for x in d["rewrites"]) / len(allr)
-    print(f"round {r}: pairs {len(used)}/{len(pairs)}; sampled: names every asked shape+colour {samp_kw:.2f}, "
+    one_caption = sum(len({x["raw"] for x in d["rewrites"]}) == 1 for d in rew)
+    print(f"round {r}: pairs {len(used)}/{len(pairs)} (prompts whose samples were all one caption: {one_caption}); "
+          f"sampled: names every asked shape+colour {samp_kw:.2f}, "
           f"exact canonical caption {sum(map(canonical, allr))/len(allr):.2f}, mean words {sum(len(x.split()) for x in allr)/len(allr):.1f}; "
           f"chosen vs rejected: names all {kw(ch, used):.2f} vs {kw(rj, used):.2f}, "
           f"words {sum(len(x.split()) for x in ch)/len(ch):.1f} vs {sum(len(x.split()) for x in rj)/len(rj):.1f}")

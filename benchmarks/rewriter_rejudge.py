@@ -16,7 +16,7 @@ import json
 import sys
 
 from rewriter_deploy import shapes_named
-from rewriter_dpo_ablation import _same_request
+from rewriter_dpo_ablation import asks_exactly
 
 from t2i_training.config import load_config
 from t2i_training.data import prompt_specs, stable_seed
@@ -58,7 +58,7 @@ def main(config_path: str) -> int:
             pairs = [(p, parse_caption(p["prompt"], specs)) for p in dpo_pairs(records)]
             share = lambda test: sum(test(p, w) for p, w in pairs) / max(1, len(pairs))
             cells.append(f"{name}: {len(pairs)} pairs, chosen exact "
-                         f"{share(lambda p, w: _same_request(p['chosen_raw'], w)):.2f}, chosen / "
+                         f"{share(lambda p, w: asks_exactly(p['chosen_raw'], w)):.2f}, chosen / "
                          f"rejected naming an unrequested shape "
                          f"{share(lambda p, w: names_unrequested(p['chosen_raw'], w)):.2f} / "
                          f"{share(lambda p, w: names_unrequested(p['rejected_raw'], w)):.2f}")
