@@ -105,9 +105,7 @@ def cmd_report(args) -> int:
     _save(out / "rewriter.json", summary)
     (out / "table.md").write_text(markdown_table(rows) + "\n")
     print(markdown_table(rows))
-    checks = "\n".join(answer_checks(accuracy)) + "\n"
-    (out / "checks.txt").write_text(checks)
-    print(checks, end="")
+    write_checks(out)
     plot(rows, out / "rewriter_rounds.png")
     return 0
 
@@ -176,9 +174,18 @@ def strict_accuracy(records: list[dict]) -> float:
     return right / len(records)
 
 
+def write_checks(out: Path) -> int:
+    """``OUT/checks.txt`` from ``OUT/accuracy.json`` alone (no run dir needed)."""
+    checks = "\n".join(answer_checks(json.loads((out / "accuracy.json").read_text()))) + "\n"
+    (out / "checks.txt").write_text(checks)
+    print(checks, end="")
+    return 0
+
+
 def answer_checks(accuracy: dict) -> list[str]:
     """What the accuracy figures are made of: per n = 1 contestant, how many correct images
-    came from a caption asking for exactly what the user asked (the rest hedge or get lucky);
+    came from a caption asking for exactly what the user asked (the rest hedge or get lucky)
+    and the strict accuracy;
     per n = 3 contestant, the prompts it lost and won against n = 1, and in how many lost
     ones n = 1's right caption was among the three (the same image: the ranker chose another)."""
     from rewriter_dpo_ablation import asks_exactly
@@ -191,7 +198,8 @@ def answer_checks(accuracy: dict) -> list[str]:
         correct = [r for r in entry["records"] if r["correct"]]
         exact = sum(asks_exactly(r["rewrites"][0], parse_caption(r["prompt"])) for r in correct)
         lines.append(f"{key}: correct {len(correct)} of {len(entry['records'])}, "
-                     f"{exact} of them from the exact caption")
+                     f"{exact} of them from the exact caption; strict accuracy "
+                     f"{strict_accuracy(entry['records']):.3f}")
         three = accuracy.get(key[:-1] + "3")
         if three is not None:
             one = {r["prompt"]: r for r in entry["records"]}

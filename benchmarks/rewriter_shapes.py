@@ -6,6 +6,7 @@ rewrite free-form user requests into prompts the shapes drafter gets right?
     OMP_NUM_THREADS=1 python benchmarks/rewriter_shapes.py accuracy [--wait]
     OMP_NUM_THREADS=1 python benchmarks/rewriter_shapes.py deploy
     python benchmarks/rewriter_shapes.py report
+    python benchmarks/rewriter_shapes.py checks --out DIR   # checks.txt from DIR/accuracy.json
 
 ``accuracy``: GenEval accuracy on the run's held-out free-form prompts (the loop's eval set:
 phrasings and synonyms never seen in training) for the identity rewriter, the base SmolLM2
@@ -203,6 +204,9 @@ def main(argv=None) -> int:
     r.add_argument("--config", default=str(CONFIG))
     r.add_argument("--out", default=str(OUT), help="results folder")
     r.set_defaults(run=lambda args: _deploy().cmd_report(args))
+    c = sub.add_parser("checks", help="checks.txt from an accuracy.json alone (e.g. an old run's)")
+    c.add_argument("--out", default=str(OUT), help="results folder holding accuracy.json")
+    c.set_defaults(run=lambda args: _deploy().write_checks(Path(args.out)))
     args = p.parse_args(argv)
     return args.run(args)
 

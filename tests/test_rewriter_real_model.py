@@ -32,7 +32,8 @@ def test_one_short_round_on_the_real_model_learns_from_real_preferences(smollm2_
         {"prompt": "i want a picture of a pyramid along with a hex",
          "caption": "a photo of a triangle and a hexagon"})))
     config = config_from_dict({
-        **{k: v for k, v in shipped.to_dict().items() if k in ("dimensions", "rewrite", "lora", "pairs_per_prompt")},
+        **{k: v for k, v in shipped.to_dict().items()
+           if k in ("dimensions", "rewrite", "lora", "pairs_per_prompt")},
         "bundle": str(SHAPES_BUNDLE), "base_model": str(smollm2_dir), "run_dir": str(tmp_path / "run"),
         "prompts": str(prompts), "eval_prompts": str(prompts), "max_eval_prompts": 1, "rounds": 1,
         "render_steps": 4, "quantization": "none", "judge": {"kind": "shapes"},
